@@ -1,0 +1,121 @@
+"""The Starlette application: routes that authenticate, validate, call a use case, answer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from uuid import UUID
+
+from pydantic import BaseModel
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from export_resend.adapters.http.body import MAX_BODY_BYTES, read_json_object
+from export_resend.adapters.http.problems import exception_handlers
+from export_resend.adapters.http.schemas import ExportResponse, ResendEmailResponse
+from export_resend.application.authenticate_caller import AuthenticateCaller
+from export_resend.application.errors import FieldErrorCode, FieldIssue, ValidationFailed
+from export_resend.application.get_export import GetExport
+from export_resend.application.resend_export_email import (
+    ResendExportEmail,
+    ResendExportEmailCommand,
+)
+from export_resend.application.validation import validate
+from export_resend.domain.caller import Caller
+
+AppLifespan = Callable[[Starlette], AbstractAsyncContextManager[None]]
+
+_RESEND_FIELDS = {"cc"}
+
+
+def _json(model: BaseModel, status: int = 200) -> Response:
+    return Response(model.model_dump_json(by_alias=True), status, media_type="application/json")
+
+
+def _export_id(request: Request) -> UUID:
+    raw = request.path_params["export_id"]
+    try:
+        return UUID(raw)
+    except ValueError:
+        raise ValidationFailed(
+            [FieldIssue(FieldErrorCode.BAD_FORMAT.value, "exportId", "must be a UUID")]
+        ) from None
+
+
+class ExportEndpoints:
+    """The export routes, each a thin translation between HTTP and one use case."""
+
+    def __init__(
+        self,
+        *,
+        authenticate: AuthenticateCaller,
+        resend_export_email: ResendExportEmail,
+        get_export: GetExport,
+        max_body_bytes: int = MAX_BODY_BYTES,
+    ) -> None:
+        self._authenticate = authenticate
+        self._resend_export_email = resend_export_email
+        self._get_export = get_export
+        self._max_body_bytes = max_body_bytes
+
+    async def _caller(self, request: Request) -> Caller:
+        return await self._authenticate(
+            request.headers.get("dj-api-key"), request.headers.get("dj-client")
+        )
+
+    async def resend_email(self, request: Request) -> Response:
+        caller = await self._caller(request)
+        export_id = _export_id(request)
+        body = await read_json_object(request, self._max_body_bytes) or {}
+        ignored = [
+            FieldIssue("FIELD_IGNORED", name, "not a field of this request; ignored")
+            for name in body
+            if name not in _RESEND_FIELDS
+        ]
+        fields = {name: value for name, value in body.items() if name in _RESEND_FIELDS}
+        command = validate(ResendExportEmailCommand, {**fields, "exportId": export_id})
+        receipt = await self._resend_export_email(caller, command)
+        return _json(ResendEmailResponse.of(receipt, ignored))
+
+    async def get(self, request: Request) -> Response:
+        caller = await self._caller(request)
+        details = await self._get_export(caller, _export_id(request))
+        return _json(ExportResponse.of(details))
+
+    def routes(self) -> list[Route]:
+        return [
+            Route(
+                "/v1/exports/{export_id}/resend-email",
+                self.resend_email,
+                methods=["POST"],
+                name="ADM-EXPORT-200",
+            ),
+            Route("/v1/exports/{export_id}", self.get, methods=["GET"], name="get-export"),
+        ]
+
+
+def create_http_app(
+    *,
+    authenticate: AuthenticateCaller,
+    resend_export_email: ResendExportEmail,
+    get_export: GetExport,
+    lifespan: AppLifespan | None = None,
+    max_body_bytes: int = MAX_BODY_BYTES,
+) -> Starlette:
+    """The HTTP service over the given use cases; it opens nothing until ``lifespan`` runs."""
+    endpoints = ExportEndpoints(
+        authenticate=authenticate,
+        resend_export_email=resend_export_email,
+        get_export=get_export,
+        max_body_bytes=max_body_bytes,
+    )
+    return Starlette(
+        routes=endpoints.routes(),
+        exception_handlers=exception_handlers(),
+        lifespan=lifespan,
+    )
+
+
+__all__ = ["AppLifespan", "ExportEndpoints", "create_http_app"]

@@ -1,0 +1,152 @@
+"""One table from error to HTTP problem (RFC 9457), and the handlers that use it."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+
+from export_resend.application.errors import (
+    ClientNotAllowed,
+    FieldErrorCode,
+    FieldIssue,
+    Unauthenticated,
+    ValidationFailed,
+)
+from export_resend.domain.errors import (
+    DomainError,
+    ExportForbidden,
+    ExportNotFound,
+    ExportNotReady,
+    TooManyCcRecipients,
+)
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+class InvalidJson(ValidationFailed):
+    """The body is not JSON."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__([FieldIssue(FieldErrorCode.BAD_FORMAT.value, "body", reason)])
+
+
+class PayloadTooLarge(Exception):
+    """The body is larger than the limit."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the request body is larger than {limit} bytes")
+        self.limit = limit
+
+
+class UnsupportedMediaType(Exception):
+    """The body is not ``application/json``."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProblemType:
+    """A kind of problem: its status, its stable code, and a title that never varies."""
+
+    status: int
+    code: str
+    title: str
+
+    @property
+    def uri(self) -> str:
+        """The stable ``type`` URI; docs/architecture.md lists them all."""
+        return f"urn:export-resend:problem:{self.code.lower().replace('_', '-')}"
+
+
+PROBLEMS: dict[type[Exception], ProblemType] = {
+    Unauthenticated: ProblemType(401, "UNAUTHENTICATED", "Authentication required"),
+    ClientNotAllowed: ProblemType(403, "CLIENT_NOT_ALLOWED", "Client type not allowed"),
+    ExportForbidden: ProblemType(403, "EXPORT_FORBIDDEN", "Not your export"),
+    ExportNotFound: ProblemType(404, "EXPORT_NOT_FOUND", "Export not found"),
+    ExportNotReady: ProblemType(409, "EXPORT_NOT_READY", "Export not READY"),
+    InvalidJson: ProblemType(400, "INVALID_JSON", "Malformed JSON body"),
+    ValidationFailed: ProblemType(400, "VALIDATION_FAILED", "Invalid request"),
+    PayloadTooLarge: ProblemType(413, "PAYLOAD_TOO_LARGE", "Request body too large"),
+    UnsupportedMediaType: ProblemType(415, "UNSUPPORTED_MEDIA_TYPE", "Unsupported media type"),
+    TooManyCcRecipients: ProblemType(400, "VALIDATION_FAILED", "Invalid request"),
+    ClientDisconnect: ProblemType(400, "CLIENT_DISCONNECTED", "Request body incomplete"),
+    DomainError: ProblemType(409, "RULE_VIOLATED", "The request breaks a rule"),
+}
+"""Every error a request can meet on purpose, by class; the first match in MRO order wins."""
+
+ROUTE_NOT_FOUND = ProblemType(404, "ROUTE_NOT_FOUND", "No such route")
+METHOD_NOT_ALLOWED = ProblemType(405, "METHOD_NOT_ALLOWED", "Method not allowed")
+INTERNAL_ERROR = ProblemType(500, "INTERNAL_ERROR", "Internal error")
+_BY_STATUS = {p.status: p for p in (ROUTE_NOT_FOUND, METHOD_NOT_ALLOWED)}
+
+
+def problem_type(exc: Exception) -> ProblemType:
+    """The problem type of a known error; ``INTERNAL_ERROR`` for anything else."""
+    for cls in type(exc).__mro__:
+        if cls in PROBLEMS:
+            return PROBLEMS[cls]
+    return INTERNAL_ERROR
+
+
+def problem_response(
+    request: Request,
+    problem: ProblemType,
+    detail: str,
+    extra: dict[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """An ``application/problem+json`` response."""
+    body: dict[str, Any] = {
+        "type": problem.uri,
+        "title": problem.title,
+        "status": problem.status,
+        "code": problem.code,
+        "detail": detail,
+        "instance": request.url.path,
+        **(extra or {}),
+    }
+    return JSONResponse(body, problem.status, headers, media_type=PROBLEM_MEDIA_TYPE)
+
+
+def _extra(exc: Exception) -> dict[str, Any]:
+    if isinstance(exc, ExportNotReady):
+        return {"exportStatus": exc.status.value}
+    issues: tuple[FieldIssue, ...] = ()
+    if isinstance(exc, ValidationFailed):
+        issues = exc.errors
+    elif isinstance(exc, TooManyCcRecipients):
+        issues = (FieldIssue(FieldErrorCode.SIZE_LIMIT_EXCEEDED.value, "cc", str(exc)),)
+    return {"errors": [dataclasses.asdict(issue) for issue in issues]} if issues else {}
+
+
+async def handle_error(request: Request, exc: Exception) -> Response:
+    """A known error as its problem; anything else as a 500 that says nothing inside."""
+    problem = problem_type(exc)
+    if problem is INTERNAL_ERROR:
+        return problem_response(request, problem, "The server could not handle this request.")
+    if isinstance(exc, ClientDisconnect):
+        return problem_response(request, problem, "The client went away before sending its body.")
+    headers = (
+        {"WWW-Authenticate": 'dj-api-key realm="export-resend"'} if problem.status == 401 else None
+    )
+    return problem_response(request, problem, str(exc), _extra(exc), headers)
+
+
+async def handle_http_exception(request: Request, exc: HTTPException) -> Response:
+    """Starlette's own 404 and 405 (unknown route or method) as problems too."""
+    problem = _BY_STATUS.get(
+        exc.status_code, ProblemType(exc.status_code, "HTTP_ERROR", exc.detail)
+    )
+    return problem_response(request, problem, exc.detail, headers=exc.headers)
+
+
+def exception_handlers() -> dict[Any, Any]:
+    """Handlers for Starlette's ``exception_handlers``: every error becomes a problem."""
+    handlers: dict[Any, Any] = dict.fromkeys(PROBLEMS, handle_error)
+    handlers[HTTPException] = handle_http_exception
+    handlers[Exception] = handle_error
+    return handlers

@@ -1,0 +1,105 @@
+"""The JSON the API returns, in the platform's camelCase."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+from export_resend.application.errors import FieldIssue
+from export_resend.application.get_export import ExportDetails
+from export_resend.application.resend_export_email import ResendReceipt
+from export_resend.domain.delivery import DeliveryStatus
+from export_resend.domain.export import ExportStatus, ExportType
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, validate_by_name=True, validate_by_alias=True, frozen=True
+    )
+
+
+class IssueBody(_Body):
+    """A warning or an error about one field."""
+
+    code: str
+    field: str
+    message: str
+
+    @classmethod
+    def of(cls, issue: FieldIssue) -> IssueBody:
+        return cls(code=issue.code, field=issue.field, message=issue.message)
+
+
+class RecipientsBody(_Body):
+    """Who the email goes to."""
+
+    to: str
+    cc: list[str]
+
+
+class DeliveryBody(_Body):
+    """The queued email."""
+
+    id: UUID
+    status: DeliveryStatus
+    queued_at: datetime
+
+
+class ResendEmailResponse(_Body):
+    """The 200 of ``POST /v1/exports/{exportId}/resend-email``."""
+
+    export_id: UUID
+    export_type: ExportType
+    status: ExportStatus
+    recipients: RecipientsBody
+    delivery: DeliveryBody
+    warnings: list[IssueBody]
+
+    @classmethod
+    def of(cls, receipt: ResendReceipt, extra_warnings: list[FieldIssue]) -> ResendEmailResponse:
+        return cls(
+            export_id=receipt.export.id,
+            export_type=receipt.export.type,
+            status=ExportStatus.READY,
+            recipients=RecipientsBody(to=receipt.recipients.to, cc=list(receipt.recipients.cc)),
+            delivery=DeliveryBody(
+                id=receipt.delivery.id,
+                status=receipt.delivery.status,
+                queued_at=receipt.delivery.queued_at,
+            ),
+            warnings=[IssueBody.of(w) for w in (*extra_warnings, *receipt.warnings)],
+        )
+
+
+class ExportResponse(_Body):
+    """The 200 of ``GET /v1/exports/{exportId}``: the export with its effective status."""
+
+    export_id: UUID
+    export_type: ExportType
+    status: ExportStatus
+    requested_at: datetime
+    ready_at: datetime | None
+    expires_at: datetime | None
+    row_count: int | None
+    size_bytes: int | None
+    cc: list[str]
+    failure_reason: str | None
+
+    @classmethod
+    def of(cls, details: ExportDetails) -> ExportResponse:
+        export = details.export
+        return cls(
+            export_id=export.id,
+            export_type=export.type,
+            status=details.status,
+            requested_at=export.requested_at,
+            ready_at=export.ready_at,
+            expires_at=export.expires_at,
+            row_count=None if export.file is None else export.file.row_count,
+            size_bytes=None if export.file is None else export.file.size_bytes,
+            cc=list(export.cc),
+            failure_reason=export.failure_reason,
+        )

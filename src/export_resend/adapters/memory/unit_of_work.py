@@ -1,0 +1,186 @@
+"""Exports and deliveries in dictionaries, with real commit and rollback."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Generic, Self, TypeVar
+from uuid import UUID
+
+from export_resend.domain.delivery import Delivery
+from export_resend.domain.export import Export, ExportPage, ExportQuery, newest_first
+from export_resend.domain.ports import (
+    ConcurrentUpdate,
+    DeliveryRepository,
+    DuplicateId,
+    ExportRepository,
+    UnitOfWork,
+    UnknownId,
+)
+
+RowT = TypeVar("RowT", Export, Delivery)
+
+
+class InMemoryStore:
+    """The committed state, shared by every unit of work made from it."""
+
+    def __init__(self) -> None:
+        self.exports: dict[UUID, Export] = {}
+        self.deliveries: dict[UUID, Delivery] = {}
+
+
+class _Table(Generic[RowT]):
+    """Committed rows plus one unit of work's writes, which only ``commit`` applies."""
+
+    def __init__(self, committed: dict[UUID, RowT]) -> None:
+        self._committed: dict[UUID, RowT] = committed
+        self._added: dict[UUID, RowT] = {}
+        self._updated: dict[UUID, RowT] = {}
+        self.over = False
+
+    def get(self, row_id: UUID) -> RowT | None:
+        if self.over:
+            raise RuntimeError("this unit of work is over: committed, or left")
+        for rows in (self._updated, self._added, self._committed):
+            if row_id in rows:
+                return rows[row_id]
+        return None
+
+    def add(self, row_id: UUID, row: RowT) -> None:
+        if self.get(row_id) is not None:
+            raise DuplicateId(str(row_id))
+        self._added[row_id] = row
+
+    def update(self, row_id: UUID, row: RowT) -> None:
+        if self.get(row_id) is None:
+            raise UnknownId(str(row_id))
+        (self._added if row_id in self._added else self._updated)[row_id] = row
+
+    def rows(self) -> list[RowT]:
+        return [row for row_id in self._ids() if (row := self.get(row_id)) is not None]
+
+    def check(self) -> None:
+        """Refuse to commit an add that another unit of work committed first."""
+        for row_id in self._added:
+            if row_id in self._committed:
+                raise DuplicateId(str(row_id))
+
+    def apply(self) -> None:
+        self._committed.update(self._added)
+        self._committed.update(self._updated)
+        self.discard()
+
+    def discard(self) -> None:
+        self._added.clear()
+        self._updated.clear()
+
+    def _ids(self) -> list[UUID]:
+        return [*self._committed, *(i for i in self._added if i not in self._committed)]
+
+
+class InMemoryExportRepository(ExportRepository):
+    """Exports of one in-memory unit of work.
+
+    ``lock`` needs no lock here: nothing else runs between two awaits of one event loop,
+    and commit re-checks the versions that ``update`` saw.
+    """
+
+    def __init__(self, table: _Table[Export], committed: dict[UUID, Export]) -> None:
+        self._table = table
+        self._committed = committed
+        self._read_versions: dict[UUID, int] = {}
+
+    async def get(self, export_id: UUID, *, lock: bool = False) -> Export | None:
+        return self._table.get(export_id)
+
+    async def add(self, export: Export) -> None:
+        self._table.add(export.id, export)
+
+    async def update(self, export: Export) -> Export:
+        stored = self._table.get(export.id)
+        if stored is None:
+            raise UnknownId(str(export.id))
+        if stored.version != export.version:
+            raise ConcurrentUpdate(str(export.id))
+        self._read_versions.setdefault(export.id, export.version)
+        updated = dataclasses.replace(export, version=export.version + 1)
+        self._table.update(export.id, updated)
+        return updated
+
+    async def list(self, query: ExportQuery, now: datetime) -> ExportPage:
+        found = sorted(
+            (e for e in self._table.rows() if query.matches(e, now)),
+            key=newest_first,
+            reverse=True,
+        )
+        start = query.page * query.size
+        return ExportPage(tuple(found[start : start + query.size]), len(found))
+
+    def check(self) -> None:
+        """Refuse to commit an update whose export another unit of work updated first."""
+        for export_id, version in self._read_versions.items():
+            if export_id in self._committed and self._committed[export_id].version != version:
+                raise ConcurrentUpdate(str(export_id))
+
+    def discard(self) -> None:
+        self._read_versions.clear()
+
+
+class InMemoryDeliveryRepository(DeliveryRepository):
+    """Deliveries of one in-memory unit of work."""
+
+    def __init__(self, table: _Table[Delivery]) -> None:
+        self._table = table
+
+    async def get(self, delivery_id: UUID, *, lock: bool = False) -> Delivery | None:
+        return self._table.get(delivery_id)
+
+    async def add(self, delivery: Delivery) -> None:
+        self._table.add(delivery.id, delivery)
+
+    async def update(self, delivery: Delivery) -> None:
+        self._table.update(delivery.id, delivery)
+
+    async def list_for_export(self, export_id: UUID) -> Sequence[Delivery]:
+        found = [d for d in self._table.rows() if d.export_id == export_id]
+        return sorted(found, key=lambda d: (d.queued_at, d.id))
+
+
+class InMemoryUnitOfWork(UnitOfWork):
+    """A transaction over an ``InMemoryStore``: writes are applied together on commit.
+
+    Commit is atomic with respect to other units of work on the same event loop, since it
+    does not await. Like a database, it refuses to commit an add whose id another unit of
+    work committed in the meantime; updates are last-writer-wins.
+    """
+
+    def __init__(self, store: InMemoryStore) -> None:
+        self._exports = _Table(store.exports)
+        self._deliveries = _Table(store.deliveries)
+        self.exports = InMemoryExportRepository(self._exports, store.exports)
+        self.deliveries = InMemoryDeliveryRepository(self._deliveries)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._exports.discard()
+        self._deliveries.discard()
+        self.exports.discard()
+        self._exports.over = self._deliveries.over = True
+
+    async def commit(self) -> None:
+        self.exports.check()
+        self._exports.check()
+        self._deliveries.check()
+        self._exports.apply()
+        self._deliveries.apply()
+        self.exports.discard()
+        self._exports.over = self._deliveries.over = True

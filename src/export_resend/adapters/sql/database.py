@@ -1,0 +1,111 @@
+"""One database: its engine, set up for its dialect, and its migrations."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Connection, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from export_resend.adapters.sql.postgresql import AsyncpgUnitOfWork
+from export_resend.adapters.sql.unit_of_work import SQLITE_BEGIN, SqlAlchemyUnitOfWork
+from export_resend.domain.ports import UnitOfWork
+
+MIGRATIONS = "export_resend.adapters.sql:migrations"
+HEAD_REVISION = "0002"
+"""The newest migration; a test checks that it is the head of the migration scripts."""
+
+
+def alembic_config() -> Config:
+    """Alembic's configuration, pointing at the migrations shipped in the package."""
+    config = Config()
+    config.set_main_option("script_location", MIGRATIONS)
+    return config
+
+
+def _sqlite_setup(engine: AsyncEngine) -> None:
+    # pysqlite would BEGIN (deferred) only before a write; we emit BEGIN ourselves. A unit of
+    # work that writes or locks first begins IMMEDIATE (it takes the write lock before it reads,
+    # so it cannot be overtaken); one that only reads begins DEFERRED and blocks no one (WAL).
+    @event.listens_for(engine.sync_engine, "connect")
+    def _connect(dbapi_connection: Any, _record: object) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in ("journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL"):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(connection: Connection) -> None:
+        mode = connection.get_execution_options().get(SQLITE_BEGIN, "IMMEDIATE")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+class Database:
+    """An async engine for ``url`` (``sqlite+aiosqlite://…`` or ``postgresql+asyncpg://…``).
+
+    Creating it opens nothing; connections open on first use. ``dispose`` closes them.
+    """
+
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        parsed = make_url(url)
+        self.dialect = parsed.get_backend_name()
+        options: dict[str, Any] = {}
+        if self.dialect == "sqlite":
+            if parsed.database and parsed.database != ":memory:":
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            options["connect_args"] = {"timeout": 30}
+        else:
+            # a steady pool: connections opened under load and closed after cost a handshake
+            options.update(pool_size=pool_size, max_overflow=0, pool_timeout=30)
+        self.engine = create_async_engine(parsed, **options)
+        self._writers = asyncio.Lock() if self.dialect == "sqlite" else None
+        if self.dialect == "sqlite":
+            _sqlite_setup(self.engine)
+
+    @property
+    def file(self) -> Path | None:
+        """The SQLite file, if this is one."""
+        database = self.engine.url.database
+        if self.dialect != "sqlite" or not database or database == ":memory:":
+            return None
+        return Path(database)
+
+    def unit_of_work(self) -> UnitOfWork:
+        """A new unit of work: on asyncpg itself for PostgreSQL, on SQLAlchemy for SQLite."""
+        if self.dialect == "postgresql":
+            return AsyncpgUnitOfWork(self.engine)
+        return SqlAlchemyUnitOfWork(self.engine, self._writers)
+
+    async def upgrade(self, revision: str = "head") -> None:
+        """Apply the migrations up to ``revision``."""
+        async with self.engine.begin() as connection:
+            await connection.run_sync(_alembic, "upgrade", revision)
+
+    async def downgrade(self, revision: str = "base") -> None:
+        """Undo the migrations down to ``revision``."""
+        async with self.engine.begin() as connection:
+            await connection.run_sync(_alembic, "downgrade", revision)
+
+    async def revision(self) -> str | None:
+        """The revision the database is at, or ``None`` before any migration."""
+        async with self.engine.connect() as connection:
+            return await connection.run_sync(
+                lambda sync: MigrationContext.configure(sync).get_current_revision()
+            )
+
+    async def dispose(self) -> None:
+        """Close every pooled connection."""
+        await self.engine.dispose()
+
+
+def _alembic(connection: Connection, action: str, revision: str) -> None:
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    getattr(command, action)(config, revision)

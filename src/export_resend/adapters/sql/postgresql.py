@@ -1,0 +1,277 @@
+"""The unit of work on PostgreSQL, on asyncpg itself: the service's hot path.
+
+A connection comes from the SQLAlchemy engine's pool, and its transaction and statements run
+on the asyncpg driver connection underneath: fixed SQL (built once from the tables in
+``schema.py``), prepared and cached by asyncpg per connection. SQLAlchemy's statement
+machinery costs more CPU per request than the rest of the request put together
+(docs/performance.md); this keeps SQLAlchemy for the pool, the schema and the migrations.
+The same contract suites and state machine run against this and the SQLAlchemy path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Self
+from uuid import UUID
+
+import asyncpg
+from asyncpg.transaction import Transaction
+from sqlalchemy import Table
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from export_resend.adapters.sql.rows import (
+    delivery_from,
+    delivery_values,
+    export_from,
+    export_values,
+)
+from export_resend.adapters.sql.schema import deliveries, exports
+from export_resend.domain.delivery import Delivery
+from export_resend.domain.export import Export, ExportPage, ExportQuery, ExportStatus
+from export_resend.domain.ports import (
+    ConcurrentUpdate,
+    DeliveryRepository,
+    DuplicateId,
+    ExportRepository,
+    UnitOfWork,
+    UnknownId,
+)
+
+_JSON_COLUMNS = {"cc", "results"}
+
+
+class _Sql:
+    """Column order and statements of one table, with values in that order."""
+
+    def __init__(self, table: Table) -> None:
+        self.columns = [column.name for column in table.columns]
+        names = ", ".join(self.columns)
+        places = ", ".join(f"${i}" for i in range(1, len(self.columns) + 1))
+        sets = ", ".join(f"{name} = ${i}" for i, name in enumerate(self.columns, 1))
+        after = len(self.columns)
+        self.select = f"SELECT {names} FROM {table.name}"
+        self.by_id = f"{self.select} WHERE id = $1"
+        self.insert = f"INSERT INTO {table.name} ({names}) VALUES ({places})"
+        self.update = f"UPDATE {table.name} SET {sets} WHERE id = ${after + 1}"
+
+    def arguments(self, values: dict[str, Any]) -> list[Any]:
+        return [
+            json.dumps(values[name]) if name in _JSON_COLUMNS else values[name]
+            for name in self.columns
+        ]
+
+
+_EXPORTS = _Sql(exports)
+_DELIVERIES = _Sql(deliveries)
+_UPDATE_EXPORT = f"{_EXPORTS.update} AND version = ${len(_EXPORTS.columns) + 2}"
+
+
+def _record(row: asyncpg.Record) -> dict[str, Any]:
+    # asyncpg's UUID is its own class; the domain compares with the standard one
+    return {k: UUID(bytes=v.bytes) if isinstance(v, UUID) else v for k, v in row.items()}
+
+
+class AsyncpgExportRepository(ExportRepository):
+    """Exports on one asyncpg connection, in its transaction."""
+
+    def __init__(self, connection: _Guarded) -> None:
+        self._connection = connection
+
+    async def get(self, export_id: UUID, *, lock: bool = False) -> Export | None:
+        query = f"{_EXPORTS.by_id} FOR SHARE" if lock else _EXPORTS.by_id
+        row = await self._connection.fetchrow(query, export_id)
+        return None if row is None else export_from(_record(row))
+
+    async def add(self, export: Export) -> None:
+        try:
+            await self._connection.execute(
+                _EXPORTS.insert, *_EXPORTS.arguments(export_values(export))
+            )
+        except asyncpg.IntegrityConstraintViolationError as exc:
+            raise DuplicateId(str(export.id)) from exc
+
+    async def update(self, export: Export) -> Export:
+        updated = dataclasses.replace(export, version=export.version + 1)
+        arguments = _EXPORTS.arguments(export_values(updated))
+        status = await self._connection.execute(
+            _UPDATE_EXPORT, *arguments, export.id, export.version
+        )
+        if status == "UPDATE 1":
+            return updated
+        exists = await self._connection.fetchval("SELECT 1 FROM exports WHERE id = $1", export.id)
+        raise (ConcurrentUpdate if exists else UnknownId)(str(export.id))
+
+    async def list(self, query: ExportQuery, now: datetime) -> ExportPage:
+        conditions = ["tenant_id = $1", "owner_id = $2"]
+        arguments: list[Any] = [query.tenant_id, query.owner_id]
+        if query.type is not None:
+            arguments.append(query.type.value)
+            conditions.append(f"type = ${len(arguments)}")
+        if query.status in (ExportStatus.READY, ExportStatus.EXPIRED):
+            arguments.append(now)  # the effective status: READY from expires_at on is EXPIRED
+            at = f"${len(arguments)}"
+            conditions.append(
+                f"status = 'READY' AND expires_at > {at}"
+                if query.status is ExportStatus.READY
+                else f"(status = 'EXPIRED' OR (status = 'READY' AND expires_at <= {at}))"
+            )
+        elif query.status is not None:
+            arguments.append(query.status.value)
+            conditions.append(f"status = ${len(arguments)}")
+        where = " AND ".join(conditions)
+        count = len(arguments)
+        rows = await self._connection.fetch(
+            f"{_EXPORTS.select} WHERE {where} ORDER BY requested_at DESC, id DESC "
+            f"LIMIT ${count + 1} OFFSET ${count + 2}",
+            *arguments,
+            query.size,
+            query.page * query.size,
+        )
+        total = await self._connection.fetchval(
+            f"SELECT count(*) FROM exports WHERE {where}", *arguments
+        )
+        return ExportPage(tuple(export_from(_record(row)) for row in rows), total)
+
+
+class AsyncpgDeliveryRepository(DeliveryRepository):
+    """Deliveries on one asyncpg connection, in its transaction."""
+
+    def __init__(self, connection: _Guarded) -> None:
+        self._connection = connection
+
+    async def get(self, delivery_id: UUID, *, lock: bool = False) -> Delivery | None:
+        query = f"{_DELIVERIES.by_id} FOR UPDATE" if lock else _DELIVERIES.by_id
+        row = await self._connection.fetchrow(query, delivery_id)
+        return None if row is None else delivery_from(_record(row))
+
+    async def add(self, delivery: Delivery) -> None:
+        arguments = _DELIVERIES.arguments(delivery_values(delivery))
+        try:
+            await self._connection.execute(_DELIVERIES.insert, *arguments)
+        except asyncpg.IntegrityConstraintViolationError as exc:
+            raise DuplicateId(str(delivery.id)) from exc
+
+    async def update(self, delivery: Delivery) -> None:
+        arguments = _DELIVERIES.arguments(delivery_values(delivery))
+        status = await self._connection.execute(_DELIVERIES.update, *arguments, delivery.id)
+        if status != "UPDATE 1":
+            raise UnknownId(str(delivery.id))
+
+    async def list_for_export(self, export_id: UUID) -> Sequence[Delivery]:
+        rows = await self._connection.fetch(
+            f"{_DELIVERIES.select} WHERE export_id = $1 ORDER BY queued_at, id", export_id
+        )
+        return [delivery_from(_record(row)) for row in rows]
+
+
+_CONNECTION_LOST = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError)
+
+
+class AsyncpgUnitOfWork(UnitOfWork):
+    """A pooled connection of ``engine`` and one asyncpg transaction on it.
+
+    A connection the server has dropped (a restart, a failover) is discarded from the pool
+    and, when that is found at the start, replaced once. A connection is never returned to
+    the pool inside a transaction: if the rollback or the commit did not finish, it is
+    discarded instead. After ``commit()`` the unit of work refuses further statements.
+    """
+
+    exports: AsyncpgExportRepository
+    deliveries: AsyncpgDeliveryRepository
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._connection: AsyncConnection | None = None
+        self._driver: asyncpg.Connection[Any] | None = None
+        self._transaction: Transaction | None = None
+
+    async def __aenter__(self) -> Self:
+        for attempt in (1, 2):
+            connection = await self._engine.connect()
+            try:
+                raw = await connection.get_raw_connection()
+                driver: asyncpg.Connection[Any] = raw.driver_connection  # type: ignore[assignment]
+                transaction = driver.transaction()
+                await transaction.start()
+            except _CONNECTION_LOST:
+                await connection.invalidate()
+                await connection.close()
+                if attempt == 2:
+                    raise
+                continue
+            except BaseException:
+                await connection.invalidate()
+                await connection.close()
+                raise
+            self._connection, self._driver, self._transaction = connection, driver, transaction
+            self.exports = AsyncpgExportRepository(_Guarded(driver, self))
+            self.deliveries = AsyncpgDeliveryRepository(_Guarded(driver, self))
+            break
+        return self
+
+    @property
+    def open(self) -> bool:
+        """Whether statements may still run: entered, and not yet committed."""
+        return self._transaction is not None
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        connection, self._connection = self._connection, None
+        driver, self._driver = self._driver, None
+        transaction, self._transaction = self._transaction, None
+        if connection is None or driver is None:
+            return
+        try:
+            if transaction is not None and not driver.is_closed():
+                await transaction.rollback()
+        finally:
+            if driver.is_closed() or driver.is_in_transaction():
+                await connection.invalidate()
+            await connection.close()
+
+    async def commit(self) -> None:
+        if self._transaction is None:
+            raise RuntimeError("commit() outside 'async with', or twice")
+        try:
+            await self._transaction.commit()
+        except asyncpg.IntegrityConstraintViolationError as exc:
+            raise DuplicateId(str(exc)) from exc
+        except asyncpg.TransactionRollbackError as exc:
+            raise ConcurrentUpdate(str(exc)) from exc
+        self._transaction = None
+
+
+class _Guarded:
+    """The driver connection, usable only while its unit of work is open."""
+
+    def __init__(self, driver: asyncpg.Connection[Any], unit_of_work: AsyncpgUnitOfWork) -> None:
+        self._driver = driver
+        self._unit_of_work = unit_of_work
+
+    def _check(self) -> asyncpg.Connection[Any]:
+        if not self._unit_of_work.open:
+            raise RuntimeError("this unit of work is over: committed, or left")
+        return self._driver
+
+    async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
+        return await self._check().fetchrow(query, *args)
+
+    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        return await self._check().fetch(query, *args)
+
+    async def fetchval(self, query: str, *args: Any) -> Any:
+        return await self._check().fetchval(query, *args)
+
+    async def execute(self, query: str, *args: Any) -> str:
+        try:
+            return await self._check().execute(query, *args)
+        except asyncpg.TransactionRollbackError as exc:  # deadlock, serialization failure
+            raise ConcurrentUpdate(str(exc)) from exc

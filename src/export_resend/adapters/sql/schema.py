@@ -1,0 +1,132 @@
+"""The tables, as SQLAlchemy Core: the migrations and the adapters both read them from here."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    Uuid,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every database (SQLite keeps no zone of its own)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} refused: store aware UTC only")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        moment: datetime = value
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+Json = JSON().with_variant(JSONB(), "postgresql")
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), primary_key=True),
+    Column("id", String(128), primary_key=True),
+    Column("email", String(320), nullable=False),
+    Column("client_type", String(16), nullable=False),
+    Column("supplier_id", String(128)),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("key_sha256", String(64), primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("user_id", String(128), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("revoked_at", UtcDateTime),
+    Column("last_used_at", UtcDateTime),
+    ForeignKeyConstraint(["tenant_id", "user_id"], ["users.tenant_id", "users.id"]),
+)
+
+exports = Table(
+    "exports",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("owner_id", String(128), nullable=False),
+    Column("owner_email", String(320), nullable=False),
+    Column("cc", Json, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("requested_at", UtcDateTime, nullable=False),
+    Column("ready_at", UtcDateTime),
+    Column("expires_at", UtcDateTime),
+    Column("storage_key", String(512)),
+    Column("size_bytes", BigInteger),
+    Column("row_count", BigInteger),
+    Column("sha256", String(64)),
+    Column("failure_reason", Text),
+    Column("version", Integer, nullable=False),
+    # read backwards for "newest first": same speed as a DESC index, and plain columns
+    Index("ix_exports_history", "tenant_id", "owner_id", "requested_at", "id"),
+    # history filtered by (effective) status reads only that owner's rows of that status
+    Index("ix_exports_history_status", "tenant_id", "owner_id", "status", "requested_at", "id"),
+    Index("ix_exports_expiry", "status", "expires_at"),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("export_id", Uuid, ForeignKey("exports.id"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("to_address", String(320), nullable=False),
+    Column("cc", Json, nullable=False),
+    Column("message_id", String(255), nullable=False, unique=True),
+    Column("status", String(16), nullable=False),
+    Column("queued_at", UtcDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("sent_at", UtcDateTime),
+    Column("last_error", Text),
+    Column("results", Json, nullable=False),
+    Index("ix_deliveries_export", "export_id", "queued_at"),
+)

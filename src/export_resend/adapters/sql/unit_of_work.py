@@ -1,0 +1,267 @@
+"""Exports and deliveries in SQL, one transaction per unit of work."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Self
+from uuid import UUID
+
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    Executable,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+)
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from export_resend.adapters.sql.rows import (
+    delivery_from,
+    delivery_values,
+    export_from,
+    export_values,
+)
+from export_resend.adapters.sql.schema import deliveries, exports
+from export_resend.domain.delivery import Delivery
+from export_resend.domain.export import Export, ExportPage, ExportQuery, ExportStatus
+from export_resend.domain.ports import (
+    ConcurrentUpdate,
+    DeliveryRepository,
+    DuplicateId,
+    ExportRepository,
+    UnitOfWork,
+    UnknownId,
+)
+
+_SQLITE_BUSY = 5
+SQLITE_BEGIN = "export_resend_sqlite_begin"
+"""Execution option naming how a SQLite transaction begins: IMMEDIATE (default) or DEFERRED."""
+
+
+# Built once: SQLAlchemy then reuses their cache keys and compiled forms on every call.
+_EXPORT = select(exports).where(exports.c.id == bindparam("match_id"))
+_EXPORT_SHARED = _EXPORT.with_for_update(read=True)
+_EXPORT_EXISTS = select(exports.c.id).where(exports.c.id == bindparam("match_id"))
+_ADD_EXPORT = exports.insert()
+_UPDATE_EXPORT = exports.update().where(
+    exports.c.id == bindparam("match_id"), exports.c.version == bindparam("match_version")
+)
+_DELIVERY = select(deliveries).where(deliveries.c.id == bindparam("match_id"))
+_DELIVERY_EXCLUSIVE = _DELIVERY.with_for_update()
+_ADD_DELIVERY = deliveries.insert()
+_UPDATE_DELIVERY = deliveries.update().where(deliveries.c.id == bindparam("match_id"))
+_DELIVERIES_OF_EXPORT = (
+    select(deliveries)
+    .where(deliveries.c.export_id == bindparam("match_id"))
+    .order_by(deliveries.c.queued_at, deliveries.c.id)
+)
+
+
+def _status_is(status: ExportStatus, now: datetime) -> ColumnElement[bool]:
+    """The effective-status condition: READY from ``expires_at`` on counts as EXPIRED."""
+    ready = exports.c.status == ExportStatus.READY.value
+    if status is ExportStatus.READY:
+        return and_(ready, exports.c.expires_at > now)
+    if status is ExportStatus.EXPIRED:
+        return or_(
+            exports.c.status == ExportStatus.EXPIRED.value,
+            and_(ready, exports.c.expires_at <= now),
+        )
+    return exports.c.status == status.value
+
+
+class _Transaction:
+    """The connection of one unit of work, which begins its transaction on first use.
+
+    On SQLite the first statement decides: a write, or a read with ``lock``, begins
+    IMMEDIATE (the write lock, taken before anything is read); a plain read begins DEFERRED.
+    Writers first queue on ``writers`` (one per database, in this process), so that they wait
+    their turn in order instead of in SQLite's busy handler, which sleeps and polls.
+    """
+
+    def __init__(self, connection: AsyncConnection, writers: asyncio.Lock | None) -> None:
+        self.connection = connection
+        self.postgresql = connection.dialect.name == "postgresql"
+        self._writers = writers
+        self.holds_writers = False
+        self.over = False
+
+    def release_writers(self) -> None:
+        """Let the next writer in, if this transaction was holding the queue."""
+        if self.holds_writers and self._writers is not None:
+            self.holds_writers = False
+            self._writers.release()
+
+    async def execute(
+        self, statement: Executable, parameters: dict[str, Any] | None = None, *, writes: bool
+    ) -> CursorResult[Any]:
+        if self.over:
+            raise RuntimeError("this unit of work is over: committed, or left")
+        if not self.connection.in_transaction() and self.connection.dialect.name == "sqlite":
+            if writes and self._writers is not None:
+                await self._writers.acquire()
+                self.holds_writers = True
+            await self.connection.execution_options(
+                **{SQLITE_BEGIN: "IMMEDIATE" if writes else "DEFERRED"}
+            )
+        try:
+            return await self.connection.execute(statement, parameters)
+        except OperationalError as exc:
+            # SQLite refuses a write from a read snapshot that another writer has overtaken
+            if writes and getattr(exc.orig, "sqlite_errorcode", 0) & 0xFF == _SQLITE_BUSY:
+                raise ConcurrentUpdate(str(exc.orig)) from exc
+            raise
+
+
+class SqlAlchemyExportRepository(ExportRepository):
+    """Exports on one connection, in its transaction."""
+
+    def __init__(self, transaction: _Transaction) -> None:
+        self._transaction = transaction
+
+    async def get(self, export_id: UUID, *, lock: bool = False) -> Export | None:
+        query = _EXPORT_SHARED if lock and self._transaction.postgresql else _EXPORT
+        result = await self._transaction.execute(query, {"match_id": export_id}, writes=lock)
+        row = result.mappings().first()
+        return None if row is None else export_from(row)
+
+    async def add(self, export: Export) -> None:
+        try:
+            await self._transaction.execute(_ADD_EXPORT, export_values(export), writes=True)
+        except IntegrityError as exc:
+            raise DuplicateId(str(export.id)) from exc
+
+    async def update(self, export: Export) -> Export:
+        updated = dataclasses.replace(export, version=export.version + 1)
+        match = {"match_id": export.id, "match_version": export.version}
+        result = await self._transaction.execute(
+            _UPDATE_EXPORT, {**export_values(updated), **match}, writes=True
+        )
+        if result.rowcount == 1:
+            return updated
+        found = await self._transaction.execute(
+            _EXPORT_EXISTS, {"match_id": export.id}, writes=True
+        )
+        raise (ConcurrentUpdate if found.first() else UnknownId)(str(export.id))
+
+    async def list(self, query: ExportQuery, now: datetime) -> ExportPage:
+        conditions = [exports.c.tenant_id == query.tenant_id, exports.c.owner_id == query.owner_id]
+        if query.type is not None:
+            conditions.append(exports.c.type == query.type.value)
+        if query.status is not None:
+            conditions.append(_status_is(query.status, now))
+        page = (
+            select(exports)
+            .where(*conditions)
+            .order_by(exports.c.requested_at.desc(), exports.c.id.desc())
+            .limit(query.size)
+            .offset(query.page * query.size)
+        )
+        rows = (await self._transaction.execute(page, writes=False)).mappings().all()
+        count = select(func.count()).select_from(exports).where(*conditions)
+        total = (await self._transaction.execute(count, writes=False)).scalar_one()
+        return ExportPage(tuple(export_from(row) for row in rows), total)
+
+
+class SqlAlchemyDeliveryRepository(DeliveryRepository):
+    """Deliveries on one connection, in its transaction."""
+
+    def __init__(self, transaction: _Transaction) -> None:
+        self._transaction = transaction
+
+    async def get(self, delivery_id: UUID, *, lock: bool = False) -> Delivery | None:
+        query = _DELIVERY_EXCLUSIVE if lock and self._transaction.postgresql else _DELIVERY
+        result = await self._transaction.execute(query, {"match_id": delivery_id}, writes=lock)
+        row = result.mappings().first()
+        return None if row is None else delivery_from(row)
+
+    async def add(self, delivery: Delivery) -> None:
+        try:
+            await self._transaction.execute(_ADD_DELIVERY, delivery_values(delivery), writes=True)
+        except IntegrityError as exc:
+            raise DuplicateId(str(delivery.id)) from exc
+
+    async def update(self, delivery: Delivery) -> None:
+        result = await self._transaction.execute(
+            _UPDATE_DELIVERY,
+            {**delivery_values(delivery), "match_id": delivery.id},
+            writes=True,
+        )
+        if result.rowcount != 1:
+            raise UnknownId(str(delivery.id))
+
+    async def list_for_export(self, export_id: UUID) -> Sequence[Delivery]:
+        result = await self._transaction.execute(
+            _DELIVERIES_OF_EXPORT, {"match_id": export_id}, writes=False
+        )
+        return [delivery_from(row) for row in result.mappings()]
+
+
+class SqlAlchemyUnitOfWork(UnitOfWork):
+    """One connection and one transaction from ``engine``, for the length of an ``async with``.
+
+    On SQLite, give every unit of work of one database the same ``writers`` lock.
+    """
+
+    exports: SqlAlchemyExportRepository
+    deliveries: SqlAlchemyDeliveryRepository
+
+    def __init__(self, engine: AsyncEngine, writers: asyncio.Lock | None = None) -> None:
+        self._engine = engine
+        self._writers = writers
+        self._connection: AsyncConnection | None = None
+        self._transaction: _Transaction | None = None
+
+    async def __aenter__(self) -> Self:
+        self._connection = await self._engine.connect()
+        transaction = self._transaction = _Transaction(self._connection, self._writers)
+        self.exports = SqlAlchemyExportRepository(transaction)
+        self.deliveries = SqlAlchemyDeliveryRepository(transaction)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        connection, self._connection = self._connection, None
+        transaction, self._transaction = self._transaction, None
+        if connection is None:
+            return
+        try:
+            try:
+                if connection.in_transaction():
+                    await connection.rollback()
+            finally:
+                await connection.close()
+        finally:  # whatever happened above, the next writer must get its turn
+            if transaction is not None:
+                transaction.over = True
+                transaction.release_writers()
+
+    async def commit(self) -> None:
+        if self._connection is None:
+            raise RuntimeError("commit() outside 'async with'")
+        try:
+            await self._connection.commit()
+        except IntegrityError as exc:
+            raise DuplicateId(str(exc.orig)) from exc
+        if self._transaction is not None:
+            self._transaction.over = True
+            self._transaction.release_writers()
+
+
+__all__ = [
+    "SqlAlchemyDeliveryRepository",
+    "SqlAlchemyExportRepository",
+    "SqlAlchemyUnitOfWork",
+]

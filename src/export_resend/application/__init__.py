@@ -1,0 +1,1 @@
+"""Use cases: the API that host services and inbound adapters call."""

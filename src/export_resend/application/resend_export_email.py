@@ -1,0 +1,97 @@
+"""Resend the "your export is ready" email of a READY export to its owner."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+from export_resend.application.addresses import CcList
+from export_resend.application.errors import FieldIssue
+from export_resend.domain.caller import Caller
+from export_resend.domain.delivery import Delivery, DeliveryKind
+from export_resend.domain.errors import ExportNotFound
+from export_resend.domain.export import Export
+from export_resend.domain.ports import Clock, DeliveryNotifier, UnitOfWorkFactory
+from export_resend.domain.recipients import CcRemoval, CcWarning, Recipients
+
+_WARNING_TEXT = {
+    CcRemoval.DUPLICATE: "{address} appears earlier in the list; sent once",
+    CcRemoval.PRIMARY_RECIPIENT: "{address} is the primary recipient (To); not copied",
+}
+
+
+class ResendExportEmailCommand(BaseModel):
+    """What the owner asks: which export, and optionally a new CC list.
+
+    ``cc`` replaces the original CC list; an empty tuple sends with no CC; ``None`` (or
+    leaving it out) keeps the original list. There is no way to change the To.
+    """
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="ignore",
+        alias_generator=to_camel,
+        validate_by_name=True,
+        validate_by_alias=True,
+    )
+
+    export_id: UUID
+    cc: CcList | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ResendReceipt:
+    """What was accepted: the recipients, the queued delivery, and what was dropped."""
+
+    export: Export
+    recipients: Recipients
+    delivery: Delivery
+    warnings: tuple[FieldIssue, ...]
+
+
+def _warning(field: str, warning: CcWarning) -> FieldIssue:
+    text = _WARNING_TEXT[warning.reason].format(address=warning.address)
+    return FieldIssue(warning.reason.value, f"{field}[{warning.index}]", text)
+
+
+class ResendExportEmail:
+    """Queue the email again, for the owner of a READY export, in one transaction.
+
+    Raises ``ExportNotFound``, ``ExportForbidden`` or ``ExportNotReady``, in that order of
+    precedence. On success the delivery is committed to the outbox before this returns,
+    and the dispatcher is told; sending never happens inside this call.
+    """
+
+    def __init__(
+        self,
+        *,
+        unit_of_work: UnitOfWorkFactory,
+        clock: Clock,
+        notifier: DeliveryNotifier,
+        message_id_domain: str,
+    ) -> None:
+        self._unit_of_work = unit_of_work
+        self._clock = clock
+        self._notifier = notifier
+        self._message_id_domain = message_id_domain
+
+    async def __call__(self, caller: Caller, command: ResendExportEmailCommand) -> ResendReceipt:
+        now = self._clock.now()
+        async with self._unit_of_work() as uow:
+            # the shared lock makes an expiry wait for this resend, or this resend see it
+            export = await uow.exports.get(command.export_id, lock=True)
+            if export is None:
+                raise ExportNotFound(command.export_id)
+            plan = export.plan_resend(caller, command.cc, now)
+            delivery = Delivery.queue(
+                export.id, DeliveryKind.RESEND, plan.recipients, now, self._message_id_domain
+            )
+            await uow.deliveries.add(delivery)
+            await uow.commit()
+        self._notifier.delivery_queued(delivery.id)
+        field = "cc" if command.cc is not None else "originalCc"
+        warnings = tuple(_warning(field, w) for w in plan.cc.warnings)
+        return ResendReceipt(export, plan.recipients, delivery, warnings)

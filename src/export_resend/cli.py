@@ -1,0 +1,186 @@
+"""The ``export-resend`` command: ``serve``, ``demo`` and ``db upgrade``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+import uvicorn
+from pydantic import ValidationError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from export_resend.adapters.sql import Database
+from export_resend.application.seed_demo import DemoData
+from export_resend.container import Container, UnsupportedSetting, storage_kind
+from export_resend.main import create_app
+from export_resend.settings import Settings
+
+
+def demo_json(data: DemoData) -> dict[str, Any]:
+    """The demo as one JSON object: users with their keys, exports with their ids."""
+    return {
+        "users": [
+            {
+                "name": u.name,
+                "tenant": u.caller.tenant_id,
+                "client": u.caller.client_type.value,
+                "email": u.caller.email,
+                "apiKey": u.api_key,
+            }
+            for u in data.users
+        ],
+        "exports": [
+            {
+                "id": str(e.export.id),
+                "name": e.name,
+                "tenant": e.export.tenant_id,
+                "owner": e.owner,
+                "type": e.export.type.value,
+                "status": e.export.status.value,
+                "cc": list(e.export.cc),
+            }
+            for e in data.exports
+        ],
+    }
+
+
+def demo_text(data: DemoData, base_url: str) -> str:
+    """The demo for people: keys, exports, and one curl command per outcome."""
+
+    def curl(user: str, export: str, body: str | None = None) -> str:
+        u, e = data.user(user), data.export(export)
+        line = (
+            f"curl -i -X POST {base_url}/v1/exports/{e.export.id}/resend-email "
+            f"-H 'dj-client: {u.caller.client_type.value}' -H 'dj-api-key: {u.api_key}'"
+        )
+        return line if body is None else f"{line} -H 'content-type: application/json' -d '{body}'"
+
+    lines = ["Demo users (API keys are public: demo only):"]
+    lines += [
+        f"  {u.name:<7}{u.caller.client_type.value:<9}{u.caller.tenant_id:<6} {u.api_key}"
+        for u in data.users
+    ]
+    lines.append("Demo exports:")
+    lines += [
+        f"  {e.name:<16}{e.export.id}  {e.export.status.value:<8}{e.export.type.value}"
+        for e in data.exports
+    ]
+    new_cc = '{"cc":["ceo@demo.example.com"]}'
+    bad_cc = '{"cc":["Boss <boss@example.com>"]}'
+    lines += [
+        "Try:",
+        f"  200 resend, new CC:    {curl('olivia', 'olivia-ready-cc', new_cc)}",
+        f"  403 not the owner:     {curl('oscar', 'olivia-ready')}",
+        f"  404 other tenant:      {curl('otto', 'olivia-ready')}",
+        f"  409 not READY:         {curl('olivia', 'olivia-pending')}",
+        f"  400 bad CC:            {curl('olivia', 'olivia-ready', bad_cc)}",
+    ]
+    return "\n".join(lines)
+
+
+async def _seed(container: Container) -> DemoData:
+    await container.database_opened.init()  # type: ignore[misc]
+    return await container.seed_demo()()
+
+
+async def _serve(settings: Settings, host: str, port: int, demo: bool) -> None:
+    container = Container(settings=settings)
+    app = create_app(container=container)
+    await container.database_opened.init()  # type: ignore[misc]
+    if demo:
+        data = await _seed(container)
+        print(demo_text(data, settings.public_base_url), flush=True)
+    config = uvicorn.Config(app, host=host, port=port, log_level="info", lifespan="on")
+    await uvicorn.Server(config).serve()
+
+
+async def _demo(settings: Settings, as_json: bool) -> None:
+    container = Container(settings=settings)
+    try:
+        data = await _seed(container)
+    finally:
+        stopping = container.shutdown_resources()
+        if stopping is not None:  # None when no resource was started
+            await stopping
+    if as_json:
+        print(json.dumps(demo_json(data), indent=2))
+    else:
+        print(demo_text(data, settings.public_base_url))
+
+
+async def _db_upgrade(settings: Settings) -> None:
+    if storage_kind(settings) != "sql":
+        raise UnsupportedSetting("there is no schema to upgrade in memory://")
+    database = Database(settings.database_url)
+    try:
+        before = await database.revision()
+        await database.upgrade()
+        print(f"database schema: {before or 'empty'} -> {await database.revision()}")
+    finally:
+        await database.dispose()
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line."""
+    root = argparse.ArgumentParser(prog="export-resend", description=__doc__)
+    commands = root.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the HTTP service with its dispatcher")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--demo", action="store_true", help="seed the demo data and print it (never in production)"
+    )
+    demo = commands.add_parser("demo", help="seed the demo data and print keys and curl commands")
+    demo.add_argument("--json", action="store_true", help="print one JSON object instead")
+    db = commands.add_parser("db", help="the database schema")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    db_commands.add_parser("upgrade", help="apply the migrations to EXPORT_RESEND_DATABASE_URL")
+    return root
+
+
+def _shown(settings: Settings) -> str:
+    try:
+        return make_url(settings.database_url).render_as_string(hide_password=True)
+    except ValueError:
+        return "(unreadable URL)"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = parser().parse_args(argv)
+    try:
+        settings = Settings()
+        if args.command == "serve":
+            asyncio.run(_serve(settings, args.host, args.port, args.demo))
+        elif args.command == "demo":
+            asyncio.run(_demo(settings, args.json))
+        else:
+            asyncio.run(_db_upgrade(settings))
+    except (UnsupportedSetting, ValidationError) as exc:
+        print(f"export-resend: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # the reader went away (| head): say nothing more to it
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except (SQLAlchemyError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        reason = getattr(exc, "orig", None) or exc
+        print(
+            f"export-resend: the database {_shown(settings)} cannot be used: {reason}",
+            file=sys.stderr,
+        )
+        return 2
+    except (ValueError, OverflowError) as exc:  # a URL that cannot be used (port "x", 99999)
+        print(f"export-resend: EXPORT_RESEND_DATABASE_URL cannot be read: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

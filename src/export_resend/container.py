@@ -1,0 +1,199 @@
+"""The composition root: the one place that chooses adapters and wires use cases."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+from collections.abc import AsyncIterator
+
+from dependency_injector import containers, providers
+
+from export_resend.adapters.caching import CachingApiKeyStore
+from export_resend.adapters.clock import SystemClock
+from export_resend.adapters.console import ConsoleMailer
+from export_resend.adapters.memory import (
+    InMemoryApiKeyStore,
+    InMemoryMailer,
+    InMemoryStore,
+    InMemoryUnitOfWork,
+)
+from export_resend.adapters.sql import Database, SqlAlchemyApiKeyStore
+from export_resend.adapters.sql.database import HEAD_REVISION
+from export_resend.application.authenticate_caller import AuthenticateCaller
+from export_resend.application.dispatcher import DeliveryDispatcher
+from export_resend.application.get_export import GetExport
+from export_resend.application.links import DownloadLinks
+from export_resend.application.message import ExportEmailComposer, default_templates
+from export_resend.application.resend_export_email import ResendExportEmail
+from export_resend.application.seed_demo import SeedDemo
+from export_resend.application.send_queued_email import SendQueuedEmail
+from export_resend.domain.ports import UnitOfWork
+from export_resend.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class UnsupportedSetting(ValueError):
+    """A setting names something this version cannot do, or lacks something it needs."""
+
+
+def storage_kind(settings: Settings) -> str:
+    """``memory`` for ``memory://``; ``sql`` for a SQLite or PostgreSQL URL."""
+    url = settings.database_url
+    if url == "memory://":
+        return "memory"
+    if url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+        return "sql"
+    shown = url.split("@")[-1] if "@" in url else url  # never echo a password
+    raise UnsupportedSetting(
+        f"EXPORT_RESEND_DATABASE_URL=…{shown!r}: use sqlite+aiosqlite:///PATH, "
+        "postgresql+asyncpg://USER@HOST/DB or memory://"
+    )
+
+
+MIN_SECRET_LENGTH = 32
+
+
+def link_secret(settings: Settings, database: Database | None) -> str:
+    """The configured secret; else, on the embedded default, one made once and kept in a
+    file beside the SQLite file; in memory, a random one for this process."""
+    if settings.link_secret is not None:
+        return settings.link_secret.get_secret_value()
+    if database is None:
+        log.warning("EXPORT_RESEND_LINK_SECRET is not set: links die with this process")
+        return secrets.token_urlsafe(32)
+    if database.file is None:
+        raise UnsupportedSetting(
+            "EXPORT_RESEND_LINK_SECRET is required with a database other than a SQLite file"
+        )
+    path = database.file.with_name(database.file.name + ".secret")
+    if not path.exists():
+        # written whole under another name, then linked into place: a reader never sees a
+        # half-written file, and of two processes starting together one secret wins
+        draft = path.with_name(f"{path.name}.{secrets.token_hex(4)}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write(secrets.token_urlsafe(32))
+        with contextlib.suppress(FileExistsError):
+            os.link(draft, path)
+        draft.unlink()
+    secret = path.read_text().strip()
+    if len(secret) < MIN_SECRET_LENGTH:
+        raise UnsupportedSetting(f"{path} holds no usable secret: delete it to make a new one")
+    return secret
+
+
+def new_unit_of_work(database: Database) -> UnitOfWork:
+    """A unit of work on ``database``, of the kind that suits its dialect."""
+    return database.unit_of_work()
+
+
+async def opened(database: Database | None) -> AsyncIterator[Database | None]:
+    """The database, ready for use: a SQLite file is created or upgraded to the latest
+    schema; any other database must already be there (``export-resend db upgrade``)."""
+    if database is None:
+        yield None
+        return
+    try:
+        if database.file is not None:
+            await database.upgrade()
+        elif (revision := await database.revision()) != HEAD_REVISION:
+            raise UnsupportedSetting(
+                f"the database schema is at {revision!r}, not "
+                f"{HEAD_REVISION!r}: run 'export-resend db upgrade' first"
+            )
+        yield database
+    finally:
+        await database.dispose()
+
+
+async def running(dispatcher: DeliveryDispatcher) -> AsyncIterator[DeliveryDispatcher]:
+    """The dispatcher, sending from start-up to shut-down."""
+    dispatcher.start()
+    try:
+        yield dispatcher
+    finally:
+        await dispatcher.stop()
+
+
+class Container(containers.DeclarativeContainer):
+    """Adapters chosen from ``settings``; use cases built on them. Nothing runs at import."""
+
+    settings = providers.Dependency(instance_of=Settings)
+
+    clock = providers.Singleton(SystemClock)
+
+    storage = providers.Callable(storage_kind, settings)
+    memory_store = providers.Singleton(InMemoryStore)
+    database = providers.Selector(
+        storage,
+        memory=providers.Object(None),
+        sql=providers.Singleton(
+            Database,
+            settings.provided.database_url,
+            pool_size=settings.provided.database_pool_size,
+        ),
+    )
+    database_opened = providers.Resource(opened, database)
+    unit_of_work = providers.Selector(
+        storage,
+        memory=providers.Factory(InMemoryUnitOfWork, memory_store),
+        sql=providers.Factory(new_unit_of_work, database),
+    )
+    stored_api_keys = providers.Selector(
+        storage,
+        memory=providers.Singleton(InMemoryApiKeyStore),
+        sql=providers.Singleton(SqlAlchemyApiKeyStore, database.provided.engine),
+    )
+    api_keys = providers.Singleton(
+        CachingApiKeyStore,
+        stored_api_keys,
+        ttl_seconds=settings.provided.api_key_cache_seconds,
+    )
+
+    mailer = providers.Selector(
+        settings.provided.mailer,
+        console=providers.Singleton(ConsoleMailer),
+        memory=providers.Singleton(InMemoryMailer),
+    )
+
+    links = providers.Singleton(
+        DownloadLinks,
+        secret=providers.Singleton(link_secret, settings, database),
+        public_base_url=settings.provided.public_base_url,
+    )
+    composer = providers.Singleton(
+        ExportEmailComposer,
+        sender=settings.provided.mail_from,
+        links=links,
+        templates=providers.Singleton(default_templates),
+    )
+
+    send_queued_email = providers.Singleton(
+        SendQueuedEmail,
+        unit_of_work=unit_of_work.provider,
+        mailer=mailer,
+        composer=composer,
+        clock=clock,
+    )
+    dispatcher = providers.Singleton(DeliveryDispatcher, send=send_queued_email)
+    dispatcher_running = providers.Resource(running, dispatcher)
+
+    authenticate_caller = providers.Singleton(AuthenticateCaller, api_keys=api_keys)
+    resend_export_email = providers.Singleton(
+        ResendExportEmail,
+        unit_of_work=unit_of_work.provider,
+        clock=clock,
+        notifier=dispatcher,
+        message_id_domain=settings.provided.mail_domain,
+    )
+    get_export = providers.Singleton(GetExport, unit_of_work=unit_of_work.provider, clock=clock)
+    seed_demo = providers.Singleton(
+        SeedDemo,
+        unit_of_work=unit_of_work.provider,
+        api_keys=api_keys,
+        clock=clock,
+        link_ttl=settings.provided.link_ttl,
+    )

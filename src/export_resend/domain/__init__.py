@@ -1,0 +1,1 @@
+"""The rules of exports and their emails, with no I/O: standard library only."""

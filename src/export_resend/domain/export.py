@@ -1,0 +1,211 @@
+"""The export aggregate: its lifecycle and who may have its email sent again."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from uuid import UUID
+
+from export_resend.domain.caller import Caller
+from export_resend.domain.errors import (
+    ExportForbidden,
+    ExportNotFound,
+    ExportNotReady,
+    InvalidTransition,
+)
+from export_resend.domain.recipients import (
+    MAX_CC_RECIPIENTS,
+    NormalizedCc,
+    Recipients,
+    check_bare_address,
+    normalize_cc,
+)
+
+
+class ExportType(StrEnum):
+    """What an export contains."""
+
+    TRANSACTION_EVENTS = "TRANSACTION_EVENTS"
+    SUPPLIER_PAYOUTS = "SUPPLIER_PAYOUTS"
+    FUNDING_TRANSFERS = "FUNDING_TRANSFERS"
+    MARKETPLACE_PAYOUTS = "MARKETPLACE_PAYOUTS"
+
+    @property
+    def label(self) -> str:
+        """The type as people read it: "supplier payouts"."""
+        return self.value.replace("_", " ").lower()
+
+
+class ExportStatus(StrEnum):
+    """Where an export is in its life. EXPIRED is terminal, FAILED too."""
+
+    PENDING = "PENDING"
+    READY = "READY"
+    FAILED = "FAILED"
+    EXPIRED = "EXPIRED"
+
+
+_TRANSITIONS = {
+    ExportStatus.PENDING: {ExportStatus.READY, ExportStatus.FAILED},
+    ExportStatus.READY: {ExportStatus.EXPIRED},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ExportFile:
+    """The stored CSV: where it is, and what it holds."""
+
+    storage_key: str
+    size_bytes: int
+    row_count: int
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class ResendPlan:
+    """Who a resend goes to, and which requested CC addresses were dropped."""
+
+    recipients: Recipients
+    cc: NormalizedCc
+
+
+def _require_utc(name: str, value: datetime | None) -> None:
+    if value is not None and (value.tzinfo is None or value.utcoffset() != timedelta(0)):
+        raise ValueError(f"{name} must be a timezone-aware UTC datetime, got {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Export:
+    """One requested export. Methods state the rules; none of them does I/O.
+
+    ``cc`` is the CC list given when the export was requested; ``owner_email`` is the
+    owner's address at that time. All timestamps are timezone-aware UTC.
+    """
+
+    id: UUID
+    tenant_id: str
+    type: ExportType
+    owner_id: str
+    owner_email: str
+    status: ExportStatus
+    requested_at: datetime
+    cc: tuple[str, ...] = ()
+    ready_at: datetime | None = None
+    expires_at: datetime | None = None
+    file: ExportFile | None = None
+    failure_reason: str | None = None
+    version: int = 0
+    """How many times the stored export was updated; repositories refuse lost updates by it."""
+
+    def __post_init__(self) -> None:
+        _require_utc("requested_at", self.requested_at)
+        _require_utc("ready_at", self.ready_at)
+        _require_utc("expires_at", self.expires_at)
+        if len(self.cc) > MAX_CC_RECIPIENTS:
+            raise ValueError(f"an export has at most {MAX_CC_RECIPIENTS} CC addresses")
+        for address in (self.owner_email, *self.cc):
+            check_bare_address(address)
+        if self.status is ExportStatus.READY and (self.expires_at is None or self.file is None):
+            raise ValueError("a READY export has a file and an expiry")
+
+    def effective_status(self, now: datetime) -> ExportStatus:
+        """The status every rule and every read uses: READY from ``expires_at`` on is EXPIRED."""
+        if (
+            self.status is ExportStatus.READY
+            and self.expires_at is not None
+            and now >= self.expires_at
+        ):
+            return ExportStatus.EXPIRED
+        return self.status
+
+    def check_visible_to(self, caller: Caller) -> None:
+        """Raise unless the caller may see this export: same tenant, then same owner."""
+        if caller.tenant_id != self.tenant_id:
+            raise ExportNotFound(self.id)
+        if caller.user_id != self.owner_id:
+            raise ExportForbidden(self.id)
+
+    def plan_resend(self, caller: Caller, cc: Sequence[str] | None, now: datetime) -> ResendPlan:
+        """Apply the resend rule, in order: not found, not the owner, not READY.
+
+        The To is the caller's own address, whatever was asked. ``cc`` replaces the
+        original CC list when given (an empty list sends with no CC); ``None`` keeps it.
+        """
+        self.check_visible_to(caller)
+        status = self.effective_status(now)
+        if status is not ExportStatus.READY:
+            raise ExportNotReady(self.id, status)
+        normalized = normalize_cc(caller.email, self.cc if cc is None else cc)
+        return ResendPlan(Recipients(caller.email, normalized.cc), normalized)
+
+    def mark_ready(self, file: ExportFile, now: datetime, ttl: timedelta) -> Export:
+        """The file is stored: downloadable until ``now + ttl``."""
+        self._check_transition(ExportStatus.READY)
+        return dataclasses.replace(
+            self, status=ExportStatus.READY, file=file, ready_at=now, expires_at=now + ttl
+        )
+
+    def mark_failed(self, reason: str) -> Export:
+        """Generation failed; there is no file and no email."""
+        self._check_transition(ExportStatus.FAILED)
+        return dataclasses.replace(self, status=ExportStatus.FAILED, failure_reason=reason)
+
+    def expire(self, now: datetime) -> Export:
+        """Record that the download period is over: only a READY export past ``expires_at``."""
+        self._check_transition(ExportStatus.EXPIRED)
+        if self.effective_status(now) is not ExportStatus.EXPIRED:
+            raise InvalidTransition(self.status, ExportStatus.EXPIRED)
+        return dataclasses.replace(self, status=ExportStatus.EXPIRED)
+
+    def _check_transition(self, target: ExportStatus) -> None:
+        if target not in _TRANSITIONS.get(self.status, set()):
+            raise InvalidTransition(self.status, target)
+
+
+MAX_PAGE_SIZE = 100
+
+
+@dataclass(frozen=True, slots=True)
+class ExportQuery:
+    """One page of one user's exports, newest first, optionally of one type or status.
+
+    ``status`` is compared with the effective status: EXPIRED also finds READY exports
+    past ``expires_at``, and READY finds only those before it.
+    """
+
+    tenant_id: str
+    owner_id: str
+    type: ExportType | None = None
+    status: ExportStatus | None = None
+    page: int = 0
+    size: int = 20
+
+    def __post_init__(self) -> None:
+        if self.page < 0 or not 1 <= self.size <= MAX_PAGE_SIZE:
+            raise ValueError(f"page must be >= 0 and size within 1..{MAX_PAGE_SIZE}")
+
+    def matches(self, export: Export, now: datetime) -> bool:
+        """Whether ``export`` belongs in the result, ignoring pagination."""
+        return (
+            export.tenant_id == self.tenant_id
+            and export.owner_id == self.owner_id
+            and (self.type is None or export.type is self.type)
+            and (self.status is None or export.effective_status(now) is self.status)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ExportPage:
+    """The exports of one page, newest ``requested_at`` first (then highest id), and how
+    many match in all."""
+
+    items: tuple[Export, ...]
+    total: int
+
+
+def newest_first(export: Export) -> tuple[datetime, UUID]:
+    """The sort key of every export listing (use with ``reverse=True``)."""
+    return (export.requested_at, export.id)

@@ -1,0 +1,158 @@
+"""What the rules need from the outside world. Each adapter subclasses one of these.
+
+Every port is async, and every adapter must honour the contract in its docstring; the
+suites in ``export_resend.testing`` check that, so that a host service's own adapter can
+be held to the same contract as ours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from types import TracebackType
+from typing import Protocol, Self
+from uuid import UUID
+
+from export_resend.domain.caller import Caller
+from export_resend.domain.delivery import Delivery, RecipientResult
+from export_resend.domain.export import Export, ExportPage, ExportQuery
+
+
+class DuplicateId(Exception):
+    """``add`` was given an id that is already stored."""
+
+
+class UnknownId(Exception):
+    """``update`` was given an id that is not stored."""
+
+
+class ConcurrentUpdate(Exception):
+    """``update`` was given an export whose stored version has moved on since it was read."""
+
+
+class MailerUnavailable(Exception):
+    """The relay could not take the message now (connection lost, 4xx for all): try later."""
+
+
+class ExportRepository(Protocol):
+    """Exports, inside one unit of work.
+
+    ``get`` returns ``None`` for an unknown id, never raises for it. With ``lock=True`` it
+    also holds a shared lock on the export until the unit of work ends: an ``update`` of it
+    in another unit of work waits until then (several shared locks may be held at once).
+    ``add`` raises ``DuplicateId`` for a stored id (at once or at commit).
+    ``update`` stores ``export`` only if its ``version`` is the stored one, and returns it
+    with ``version + 1``; it raises ``UnknownId`` for an unknown id and
+    ``ConcurrentUpdate`` when the stored version differs.
+    ``list`` returns one page of ``query`` by effective status at ``now``, newest
+    ``requested_at`` first and then highest id, with the total count of matches.
+    What is written is visible in the same unit of work at once, and to other units of work
+    only after commit.
+    """
+
+    async def get(self, export_id: UUID, *, lock: bool = False) -> Export | None: ...
+
+    async def add(self, export: Export) -> None: ...
+
+    async def update(self, export: Export) -> Export: ...
+
+    async def list(self, query: ExportQuery, now: datetime) -> ExportPage: ...
+
+
+class DeliveryRepository(Protocol):
+    """The outbox: one record per email, inside one unit of work.
+
+    ``get`` returns ``None`` for an unknown id; with ``lock=True`` it holds an exclusive lock
+    on the delivery until the unit of work ends. ``add`` raises ``DuplicateId`` for a stored
+    id; ``update`` replaces a stored delivery and raises ``UnknownId`` for an unknown one.
+    ``list_for_export`` returns the deliveries of one export, oldest ``queued_at`` first
+    (ties by id), and an empty sequence for an unknown export.
+    """
+
+    async def get(self, delivery_id: UUID, *, lock: bool = False) -> Delivery | None: ...
+
+    async def add(self, delivery: Delivery) -> None: ...
+
+    async def update(self, delivery: Delivery) -> None: ...
+
+    async def list_for_export(self, export_id: UUID) -> Sequence[Delivery]: ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction: everything written through it is committed together or not at all.
+
+    Use it as ``async with``; leaving the block without ``commit()`` (or with an exception)
+    discards every write. A unit of work is used once. One that will write after reading
+    should read with ``lock=True`` first, so that it cannot be overtaken in between; if it
+    does not, a write may raise ``ConcurrentUpdate`` when another unit of work wrote first.
+    """
+
+    exports: ExportRepository
+    deliveries: DeliveryRepository
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None: ...
+
+    async def commit(self) -> None: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    """Makes a fresh unit of work for each use."""
+
+    def __call__(self) -> UnitOfWork: ...
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingEmail:
+    """A rendered message with its envelope, which is never re-read from the headers."""
+
+    sender: str
+    recipients: tuple[str, ...]
+    message: EmailMessage
+
+
+class Mailer(Protocol):
+    """Hands one message to a relay, in one transaction, to exactly ``email.recipients``.
+
+    Returns one result per recipient, in envelope order. A refusal of some recipients is a
+    result, not an exception. Raises ``MailerUnavailable`` when the relay cannot take the
+    message now, in which case no recipient may be assumed to have received it.
+    """
+
+    async def send(self, email: OutgoingEmail) -> Sequence[RecipientResult]: ...
+
+
+class Clock(Protocol):
+    """The current time, as a timezone-aware UTC datetime."""
+
+    def now(self) -> datetime: ...
+
+
+class ApiKeyStore(Protocol):
+    """API keys by their SHA-256 hex digest; the key itself is never stored.
+
+    ``find_caller`` returns ``None`` for an unknown key. ``add`` raises ``DuplicateId``
+    for a digest already stored. A key added is found at once, by every later call.
+    """
+
+    async def find_caller(self, key_sha256: str) -> Caller | None: ...
+
+    async def add(self, key_sha256: str, caller: Caller) -> None: ...
+
+
+class DeliveryNotifier(Protocol):
+    """Told, after commit, that a delivery is queued, so that it is sent without delay.
+
+    Must return at once and never raise: the delivery is already safe in the outbox, and
+    a missed notice only delays it until a dispatcher next looks.
+    """
+
+    def delivery_queued(self, delivery_id: UUID) -> None: ...

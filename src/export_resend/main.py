@@ -1,0 +1,28 @@
+"""Build the ASGI application: ``uvicorn --factory export_resend.main:create_app``."""
+
+from __future__ import annotations
+
+from dependency_injector.ext.starlette import Lifespan
+from starlette.applications import Starlette
+
+from export_resend.adapters.http import create_http_app
+from export_resend.container import Container
+from export_resend.settings import Settings
+
+
+def create_app(
+    settings: Settings | None = None, *, container: Container | None = None
+) -> Starlette:
+    """The service, wired by ``container`` (or a new one from ``settings`` or the environment).
+
+    Tests pass a container whose providers they have overridden. Resources (the dispatcher)
+    start and stop with the application's lifespan.
+    """
+    if container is None:
+        container = Container(settings=settings or Settings())
+    return create_http_app(
+        authenticate=container.authenticate_caller(),
+        resend_export_email=container.resend_export_email(),
+        get_export=container.get_export(),
+        lifespan=Lifespan(container),
+    )

@@ -1,0 +1,359 @@
+"""Contract suites: subclass one in your tests and provide its fixture to check an adapter.
+
+Each suite is a pytest class whose tests are async (pytest-asyncio runs them). Provide
+the fixture the suite names, for example::
+
+    class TestMyUnitOfWork(UnitOfWorkContract):
+        @pytest.fixture
+        def unit_of_work(self) -> UnitOfWorkFactory:
+            return lambda: MyUnitOfWork(...)
+
+Every adapter shipped with export-resend passes these same suites.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from typing import Protocol
+from uuid import uuid4
+
+import pytest
+
+from export_resend.domain.caller import Caller, ClientType
+from export_resend.domain.delivery import (
+    Delivery,
+    DeliveryKind,
+    RecipientOutcome,
+    RecipientResult,
+)
+from export_resend.domain.export import Export, ExportFile, ExportStatus, ExportType
+from export_resend.domain.ports import (
+    ApiKeyStore,
+    ConcurrentUpdate,
+    DuplicateId,
+    Mailer,
+    OutgoingEmail,
+    UnitOfWorkFactory,
+    UnknownId,
+)
+from export_resend.domain.recipients import Recipients
+
+_T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def sample_export(status: ExportStatus = ExportStatus.READY, cc: tuple[str, ...] = ()) -> Export:
+    """A fresh export in ``status``, with every optional field its status allows filled in."""
+    pending = Export(
+        id=uuid4(),
+        tenant_id="acme",
+        type=ExportType.FUNDING_TRANSFERS,
+        owner_id="olivia",
+        owner_email="olivia@acme.example.com",
+        status=ExportStatus.PENDING,
+        requested_at=_T0,
+        cc=cc,
+    )
+    if status is ExportStatus.PENDING:
+        return pending
+    if status is ExportStatus.FAILED:
+        return pending.mark_failed("the row source timed out")
+    file = ExportFile(f"exports/{pending.id}.csv", 123_456, 789, "ab" * 32)
+    ready = pending.mark_ready(file, _T0 + timedelta(minutes=2), timedelta(days=7))
+    return ready.expire(_T0 + timedelta(days=8)) if status is ExportStatus.EXPIRED else ready
+
+
+def sample_delivery(export: Export, queued_at: datetime = _T0) -> Delivery:
+    """A QUEUED resend of ``export`` with one CC."""
+    recipients = Recipients(export.owner_email, ("finance@acme.example.com",))
+    return Delivery.queue(export.id, DeliveryKind.RESEND, recipients, queued_at, "example.com")
+
+
+class UnitOfWorkContract:
+    """What every ``UnitOfWork`` (with its two repositories) must do. Needs ``unit_of_work``."""
+
+    pytestmark = pytest.mark.asyncio
+
+    @pytest.fixture
+    def unit_of_work(self) -> UnitOfWorkFactory:
+        raise NotImplementedError("provide the unit_of_work fixture")
+
+    async def _store(self, unit_of_work: UnitOfWorkFactory, *rows: Export | Delivery) -> None:
+        async with unit_of_work() as uow:
+            for row in rows:
+                if isinstance(row, Export):
+                    await uow.exports.add(row)
+                else:
+                    await uow.deliveries.add(row)
+            await uow.commit()
+
+    @pytest.mark.parametrize("status", list(ExportStatus))
+    async def test_an_export_comes_back_exactly_as_stored(
+        self, unit_of_work: UnitOfWorkFactory, status: ExportStatus
+    ) -> None:
+        export = sample_export(status, cc=("a@x.io", "b@x.io"))
+        await self._store(unit_of_work, export)
+        async with unit_of_work() as uow:
+            assert await uow.exports.get(export.id) == export
+
+    async def test_a_committed_unit_of_work_refuses_more_statements(
+        self, unit_of_work: UnitOfWorkFactory
+    ) -> None:
+        export = sample_export()
+        async with unit_of_work() as uow:
+            await uow.exports.add(export)
+            await uow.commit()
+            with pytest.raises(RuntimeError):
+                await uow.deliveries.add(sample_delivery(export))
+        async with unit_of_work() as uow:
+            assert await uow.exports.get(export.id) == export
+            assert list(await uow.deliveries.list_for_export(export.id)) == []
+
+    async def test_an_unknown_id_is_none(self, unit_of_work: UnitOfWorkFactory) -> None:
+        async with unit_of_work() as uow:
+            assert await uow.exports.get(uuid4()) is None
+            assert await uow.deliveries.get(uuid4()) is None
+            assert list(await uow.deliveries.list_for_export(uuid4())) == []
+
+    async def test_writes_are_seen_at_once_inside_and_only_after_commit_outside(
+        self, unit_of_work: UnitOfWorkFactory
+    ) -> None:
+        export = sample_export()
+        async with unit_of_work() as writer:
+            await writer.exports.add(export)
+            assert await writer.exports.get(export.id) == export
+            async with unit_of_work() as reader:
+                assert await reader.exports.get(export.id) is None
+            await writer.commit()
+        async with unit_of_work() as reader:
+            assert await reader.exports.get(export.id) == export
+
+    async def test_leaving_without_commit_discards_everything(
+        self, unit_of_work: UnitOfWorkFactory
+    ) -> None:
+        export = sample_export()
+        async with unit_of_work() as uow:
+            await uow.exports.add(export)
+            await uow.deliveries.add(sample_delivery(export))
+        async with unit_of_work() as uow:
+            assert await uow.exports.get(export.id) is None
+            assert list(await uow.deliveries.list_for_export(export.id)) == []
+
+    async def test_an_exception_discards_everything(self, unit_of_work: UnitOfWorkFactory) -> None:
+        export = sample_export()
+        with pytest.raises(RuntimeError):
+            async with unit_of_work() as uow:
+                await uow.exports.add(export)
+                raise RuntimeError("abandon")
+        async with unit_of_work() as uow:
+            assert await uow.exports.get(export.id) is None
+
+    async def test_adding_a_stored_id_is_refused(self, unit_of_work: UnitOfWorkFactory) -> None:
+        export = sample_export()
+        delivery = sample_delivery(export)
+        await self._store(unit_of_work, export, delivery)
+        with pytest.raises(DuplicateId):
+            async with unit_of_work() as uow:
+                await uow.exports.add(export)
+                await uow.commit()
+        with pytest.raises(DuplicateId):
+            async with unit_of_work() as uow:
+                await uow.deliveries.add(delivery)
+                await uow.commit()
+
+    async def test_updating_an_unknown_id_is_refused(self, unit_of_work: UnitOfWorkFactory) -> None:
+        export = sample_export()
+        with pytest.raises(UnknownId):
+            async with unit_of_work() as uow:
+                await uow.exports.update(export)
+                await uow.commit()
+        with pytest.raises(UnknownId):
+            async with unit_of_work() as uow:
+                await uow.deliveries.update(sample_delivery(export))
+                await uow.commit()
+
+    async def test_an_update_is_stored_on_commit(self, unit_of_work: UnitOfWorkFactory) -> None:
+        export = sample_export()
+        delivery = sample_delivery(export)
+        await self._store(unit_of_work, export, delivery)
+        expired = export.expire(_T0 + timedelta(days=30))
+        results = (
+            RecipientResult(export.owner_email, RecipientOutcome.ACCEPTED, 250, "ok"),
+            RecipientResult(
+                "finance@acme.example.com",
+                RecipientOutcome.REFUSED_PERMANENTLY,
+                550,
+                "no such user",
+            ),
+        )
+        sent = delivery.sent(results, _T0 + timedelta(minutes=1))
+        async with unit_of_work() as uow:
+            stored = await uow.exports.update(expired)
+            await uow.deliveries.update(sent)
+            await uow.commit()
+        assert stored == dataclasses.replace(expired, version=expired.version + 1)
+        async with unit_of_work() as uow:
+            assert await uow.exports.get(export.id) == stored
+            assert await uow.deliveries.get(delivery.id) == sent
+
+    async def test_an_update_from_a_stale_read_is_refused(
+        self, unit_of_work: UnitOfWorkFactory
+    ) -> None:
+        export = sample_export()
+        await self._store(unit_of_work, export)
+        async with unit_of_work() as first:
+            read = await first.exports.get(export.id)
+            assert read is not None
+            async with unit_of_work() as second:
+                await second.exports.update(read.expire(_T0 + timedelta(days=30)))
+                await second.commit()
+            with pytest.raises(ConcurrentUpdate):
+                await first.exports.update(read.expire(_T0 + timedelta(days=31)))
+                await first.commit()
+        async with unit_of_work() as uow:
+            final = await uow.exports.get(export.id)
+        assert final is not None
+        assert final.version == export.version + 1
+
+    async def test_exports_and_deliveries_commit_together(
+        self, unit_of_work: UnitOfWorkFactory
+    ) -> None:
+        export = sample_export()
+        stored = sample_export()
+        await self._store(unit_of_work, stored)
+        with pytest.raises(DuplicateId):
+            async with unit_of_work() as uow:
+                await uow.exports.add(export)
+                await uow.deliveries.add(sample_delivery(export))
+                await uow.exports.add(stored)
+                await uow.commit()
+        async with unit_of_work() as uow:
+            assert await uow.exports.get(export.id) is None
+            assert list(await uow.deliveries.list_for_export(export.id)) == []
+
+    async def test_deliveries_of_an_export_come_oldest_first(
+        self, unit_of_work: UnitOfWorkFactory
+    ) -> None:
+        export, other = sample_export(), sample_export()
+        late = sample_delivery(export, _T0 + timedelta(minutes=5))
+        early = sample_delivery(export, _T0)
+        middle = sample_delivery(export, _T0 + timedelta(minutes=1))
+        await self._store(unit_of_work, export, other, late, early, sample_delivery(other), middle)
+        async with unit_of_work() as uow:
+            found = await uow.deliveries.list_for_export(export.id)
+        assert [d.id for d in found] == [early.id, middle.id, late.id]
+
+    async def test_deliveries_queued_at_the_same_moment_come_by_id(
+        self, unit_of_work: UnitOfWorkFactory
+    ) -> None:
+        export = sample_export()
+        same = [sample_delivery(export) for _ in range(4)]
+        await self._store(unit_of_work, export, *same)
+        async with unit_of_work() as uow:
+            found = await uow.deliveries.list_for_export(export.id)
+        assert [d.id for d in found] == sorted(d.id for d in same)
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """One message as the far side of a mailer got it."""
+
+    sender: str
+    recipients: tuple[str, ...]
+    message: EmailMessage
+
+
+class Mailbox(Protocol):
+    """What a mailer under test delivered, in order."""
+
+    async def received(self) -> Sequence[Received]: ...
+
+
+def sample_email(cc: tuple[str, ...] = ("finance@acme.example.com",)) -> OutgoingEmail:
+    """A small message with its envelope: the To, then ``cc``."""
+    message = EmailMessage()
+    message["From"] = "exports@example.com"
+    message["To"] = "olivia@acme.example.com"
+    if cc:
+        message["Cc"] = ", ".join(cc)
+    message["Subject"] = "Your funding transfers export is ready"
+    message["Message-ID"] = f"<{uuid4().hex}@example.com>"
+    message.set_content("Download it here: https://example.com/x\n")
+    return OutgoingEmail("exports@example.com", ("olivia@acme.example.com", *cc), message)
+
+
+class MailerContract:
+    """What every ``Mailer`` must do. Needs ``mailer`` and ``mailbox`` fixtures."""
+
+    pytestmark = pytest.mark.asyncio
+
+    @pytest.fixture
+    def mailer(self) -> Mailer:
+        raise NotImplementedError("provide the mailer fixture")
+
+    @pytest.fixture
+    def mailbox(self) -> Mailbox:
+        raise NotImplementedError("provide the mailbox fixture")
+
+    async def test_one_message_reaches_exactly_the_envelope(
+        self, mailer: Mailer, mailbox: Mailbox
+    ) -> None:
+        email = sample_email(cc=("a@x.io", "b@x.io"))
+        results = await mailer.send(email)
+        assert [r.address for r in results] == list(email.recipients)
+        assert all(r.outcome is RecipientOutcome.ACCEPTED for r in results)
+        [received] = await mailbox.received()
+        assert received.sender == email.sender
+        assert received.recipients == email.recipients
+        assert received.message["Message-ID"] == email.message["Message-ID"]
+        assert received.message["Subject"] == email.message["Subject"]
+
+    async def test_the_envelope_is_not_read_from_the_headers(
+        self, mailer: Mailer, mailbox: Mailbox
+    ) -> None:
+        email = sample_email(cc=("a@x.io",))
+        narrowed = dataclasses.replace(email, recipients=email.recipients[:1])
+        await mailer.send(narrowed)
+        [received] = await mailbox.received()
+        assert received.recipients == ("olivia@acme.example.com",)
+
+    async def test_messages_arrive_one_each_in_order(
+        self, mailer: Mailer, mailbox: Mailbox
+    ) -> None:
+        emails = [sample_email(cc=()) for _ in range(3)]
+        for email in emails:
+            await mailer.send(email)
+        received = await mailbox.received()
+        assert [r.message["Message-ID"] for r in received] == [
+            e.message["Message-ID"] for e in emails
+        ]
+
+
+class ApiKeyStoreContract:
+    """What every ``ApiKeyStore`` must do. Needs an ``api_keys`` fixture."""
+
+    pytestmark = pytest.mark.asyncio
+
+    @pytest.fixture
+    def api_keys(self) -> ApiKeyStore:
+        raise NotImplementedError("provide the api_keys fixture")
+
+    async def test_a_key_finds_its_caller(self, api_keys: ApiKeyStore) -> None:
+        sam = Caller("sam", "sam@acme.example.com", "acme", ClientType.SUPPLIER, "supplier-1")
+        digest = uuid4().hex * 2
+        await api_keys.add(digest, sam)
+        assert await api_keys.find_caller(digest) == sam
+
+    async def test_an_unknown_key_finds_nobody(self, api_keys: ApiKeyStore) -> None:
+        assert await api_keys.find_caller(uuid4().hex * 2) is None
+
+    async def test_a_stored_digest_cannot_be_added_again(self, api_keys: ApiKeyStore) -> None:
+        olivia = Caller("olivia", "olivia@acme.example.com", "acme", ClientType.OPERATOR)
+        digest = uuid4().hex * 2
+        await api_keys.add(digest, olivia)
+        with pytest.raises(DuplicateId):
+            await api_keys.add(digest, olivia)
+        assert await api_keys.find_caller(digest) == olivia

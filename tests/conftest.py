@@ -1,0 +1,105 @@
+"""Fixtures shared by every tier: a clean environment and a wired in-memory world."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from uuid import UUID, uuid4
+
+import pytest
+from dependency_injector import providers
+
+from export_resend.adapters.memory import InMemoryApiKeyStore, InMemoryMailer, InMemoryStore
+from export_resend.adapters.sql import Database
+from export_resend.application.authenticate_caller import hash_api_key
+from export_resend.container import Container
+from export_resend.domain.caller import Caller
+from export_resend.domain.delivery import Delivery
+from export_resend.domain.export import Export
+from export_resend.settings import MailerKind, Settings
+from export_resend.testing import ManualClock
+from tests.factories import NOW
+from tests.postgres import fresh_database
+
+LINK_SECRET = "test-link-secret-0123456789abcdef"
+
+
+@pytest.fixture(autouse=True)
+def _no_outside_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's own EXPORT_RESEND_* variables never reach a test."""
+    for name in os.environ:
+        if name.startswith("EXPORT_RESEND_") and not name.startswith("EXPORT_RESEND_TEST_"):
+            monkeypatch.delenv(name)
+
+
+@dataclass
+class World:
+    """A container wired with in-memory adapters and a manual clock, and handles on them."""
+
+    container: Container
+    clock: ManualClock
+    store: InMemoryStore
+    mailer: InMemoryMailer
+    api_keys: InMemoryApiKeyStore
+    keys: dict[str, str] = field(default_factory=dict)
+
+    async def add_export(self, export: Export) -> Export:
+        self.store.exports[export.id] = export
+        return export
+
+    async def add_caller(self, caller: Caller, api_key: str | None = None) -> str:
+        key = api_key or f"key-{uuid4().hex}"
+        await self.api_keys.add(hash_api_key(key), caller)
+        self.keys[caller.user_id + "@" + caller.tenant_id] = key
+        return key
+
+    def deliveries(self, export_id: UUID) -> list[Delivery]:
+        return sorted(
+            (d for d in self.store.deliveries.values() if d.export_id == export_id),
+            key=lambda d: d.queued_at,
+        )
+
+
+def make_world(**settings: object) -> World:
+    """A fresh world; ``settings`` override the test defaults."""
+    values: dict[str, object] = {
+        "mailer": MailerKind.MEMORY,
+        "link_secret": LINK_SECRET,
+        "database_url": "memory://",
+    }
+    values.update(settings)
+    container = Container(settings=Settings.model_validate(values))
+    clock = ManualClock(NOW)
+    container.clock.override(providers.Object(clock))
+    mailer = container.mailer()
+    assert isinstance(mailer, InMemoryMailer)
+    api_keys = container.stored_api_keys()
+    assert isinstance(api_keys, InMemoryApiKeyStore)
+    return World(container, clock, container.memory_store(), mailer, api_keys)
+
+
+@pytest.fixture
+def world() -> World:
+    return make_world()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A migrated PostgreSQL database of this run's own (see tests/postgres.py)."""
+    yield from fresh_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    """A migrated SQL database: a SQLite file per test, or the run's PostgreSQL database."""
+    if request.param == "sqlite":
+        database = Database(f"sqlite+aiosqlite:///{tmp_path / 'test.db'}")
+        await database.upgrade()
+    else:
+        database = Database(request.getfixturevalue("postgres_url"), pool_size=4)
+    try:
+        yield database
+    finally:
+        await database.dispose()

@@ -1,0 +1,109 @@
+"""The shipped in-memory and console adapters pass the same contracts as any other."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from email import message_from_string, policy
+from email.message import EmailMessage
+
+import pytest
+
+from export_resend.adapters.console import ConsoleMailer
+from export_resend.adapters.memory import (
+    InMemoryApiKeyStore,
+    InMemoryMailer,
+    InMemoryStore,
+    InMemoryUnitOfWork,
+)
+from export_resend.domain.delivery import RecipientOutcome, RecipientResult
+from export_resend.domain.ports import ApiKeyStore, Mailer, MailerUnavailable, UnitOfWorkFactory
+from export_resend.testing.contracts import (
+    ApiKeyStoreContract,
+    Mailbox,
+    MailerContract,
+    Received,
+    UnitOfWorkContract,
+    sample_email,
+)
+
+
+class TestInMemoryUnitOfWork(UnitOfWorkContract):
+    @pytest.fixture
+    def unit_of_work(self) -> UnitOfWorkFactory:
+        store = InMemoryStore()
+        return lambda: InMemoryUnitOfWork(store)
+
+
+class TestInMemoryApiKeyStore(ApiKeyStoreContract):
+    @pytest.fixture
+    def api_keys(self) -> ApiKeyStore:
+        return InMemoryApiKeyStore()
+
+
+class _MemoryMailbox:
+    def __init__(self, mailer: InMemoryMailer) -> None:
+        self._mailer = mailer
+
+    async def received(self) -> Sequence[Received]:
+        return [Received(e.sender, e.recipients, e.message) for e in self._mailer.sent]
+
+
+class TestInMemoryMailer(MailerContract):
+    @pytest.fixture
+    def memory_mailer(self) -> InMemoryMailer:
+        return InMemoryMailer()
+
+    @pytest.fixture
+    def mailer(self, memory_mailer: InMemoryMailer) -> Mailer:
+        return memory_mailer
+
+    @pytest.fixture
+    def mailbox(self, memory_mailer: InMemoryMailer) -> Mailbox:
+        return _MemoryMailbox(memory_mailer)
+
+
+class _ConsoleMailbox:
+    """Reads back what the console mailer printed."""
+
+    def __init__(self, stream: io.StringIO) -> None:
+        self._stream = stream
+
+    async def received(self) -> Sequence[Received]:
+        found = []
+        for block in self._stream.getvalue().split("----- end of email -----\n"):
+            if not block:
+                continue
+            banner, _, text = block.partition("\n")
+            envelope = banner.removeprefix("----- email from ").removesuffix(" -----")
+            sender, _, recipients = envelope.partition(" to ")
+            message = message_from_string(text, policy=policy.default)
+            assert isinstance(message, EmailMessage)
+            found.append(Received(sender, tuple(recipients.split(", ")), message))
+        return found
+
+
+class TestConsoleMailer(MailerContract):
+    @pytest.fixture
+    def stream(self) -> io.StringIO:
+        return io.StringIO()
+
+    @pytest.fixture
+    def mailer(self, stream: io.StringIO) -> Mailer:
+        return ConsoleMailer(stream)
+
+    @pytest.fixture
+    def mailbox(self, stream: io.StringIO) -> Mailbox:
+        return _ConsoleMailbox(stream)
+
+
+async def test_the_in_memory_mailer_can_refuse_and_be_unavailable() -> None:
+    mailer = InMemoryMailer()
+    refusal = RecipientResult("a@x.io", RecipientOutcome.REFUSED_PERMANENTLY, 550, "no")
+    mailer.refuse["a@x.io"] = refusal
+    results = await mailer.send(sample_email(cc=("a@x.io",)))
+    assert [r.outcome for r in results] == [RecipientOutcome.ACCEPTED, refusal.outcome]
+    mailer.unavailable = True
+    with pytest.raises(MailerUnavailable):
+        await mailer.send(sample_email())
+    assert len(mailer.sent) == 1

@@ -1,0 +1,224 @@
+"""The command line: ``demo`` prints the demo, ``serve`` serves what it prints."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import queue
+import shlex
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from email import message_from_string, policy
+from pathlib import Path
+from typing import IO, Any
+from uuid import UUID
+
+import httpx
+import pytest
+
+from export_resend.adapters.sql import Database
+from export_resend.adapters.sql.database import HEAD_REVISION
+from export_resend.cli import main
+from export_resend.domain.export import ExportStatus
+
+
+@pytest.fixture(autouse=True)
+def _in_a_fresh_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The embedded default keeps export-resend.db in the working directory."""
+    monkeypatch.chdir(tmp_path)
+
+
+def test_demo_json_lists_users_with_keys_and_exports(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--json"]) == 0
+    demo: dict[str, Any] = json.loads(capsys.readouterr().out)
+    assert [u["name"] for u in demo["users"]] == ["olivia", "oscar", "sam", "otto"]
+    assert set(demo["users"][0]) == {"name", "tenant", "client", "email", "apiKey"}
+    assert {e["status"] for e in demo["exports"] if e["owner"] == "olivia"} == {
+        s.value for s in ExportStatus
+    }
+    assert set(demo["exports"][0]) == {"id", "name", "tenant", "owner", "type", "status", "cc"}
+
+
+def test_demo_prints_the_same_keys_and_ids_every_time(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    main(["demo", "--json"])
+    first = json.loads(capsys.readouterr().out)
+    main(["demo", "--json"])
+    assert json.loads(capsys.readouterr().out) == first
+    assert Path("export-resend.db").is_file()
+
+
+def test_db_upgrade_on_the_embedded_default(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["db", "upgrade"]) == 0
+    assert capsys.readouterr().out == f"database schema: empty -> {HEAD_REVISION}\n"
+    assert main(["db", "upgrade"]) == 0
+    assert capsys.readouterr().out == f"database schema: {HEAD_REVISION} -> {HEAD_REVISION}\n"
+
+
+def test_bad_settings_are_one_line_not_a_traceback(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EXPORT_RESEND_DATABASE_URL", "postgresql+asyncpg://u:hunter2@127.0.0.1:1/x")
+    assert main(["demo"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("export-resend: the database postgresql+asyncpg://u:***@127.0.0.1:1/x")
+    assert "hunter2" not in error
+    assert "Traceback" not in error
+    for unusable in (
+        "postgresql://u:hunter2@h/x",  # not an async driver
+        "postgresql+asyncpg://u:hunter2@127.0.0.1:notaport/x",
+        "postgresql+asyncpg://u:hunter2@127.0.0.1:99999/x",
+    ):
+        monkeypatch.setenv("EXPORT_RESEND_DATABASE_URL", unusable)
+        assert main(["demo"]) == 2
+        error = capsys.readouterr().err
+        assert error.startswith("export-resend: ")
+        assert "hunter2" not in error
+        assert "Traceback" not in error
+    monkeypatch.setenv("EXPORT_RESEND_MAILER", "pigeon")
+    assert main(["db", "upgrade"]) == 2
+    assert "mailer" in capsys.readouterr().err
+
+
+class _Output:
+    """Lines a process prints, read in the background so that nothing blocks."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str] = queue.Queue()
+        self._stream = stream
+        self._reader = threading.Thread(target=self._pump, daemon=True)
+        self._reader.start()
+
+    def _pump(self) -> None:
+        for line in self._stream:
+            self._queue.put(line)
+
+    def close(self) -> None:
+        """After the process has ended: finish reading and close the pipe."""
+        self._reader.join(timeout=10)
+        self._stream.close()
+
+    def until(self, marker: str, timeout: float = 20.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self._queue.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            self.lines.append(line)
+            if marker in line:
+                return "".join(self.lines)
+        raise AssertionError(f"{marker!r} not printed in {timeout}s:\n{''.join(self.lines)}")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def _serving(directory: Path, port: int) -> Iterator[_Output]:
+    """``export-resend serve --demo`` on the embedded default in ``directory``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EXPORT_RESEND_")}
+    env["EXPORT_RESEND_PUBLIC_BASE_URL"] = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "export_resend.cli", "serve", "--demo", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        cwd=directory,
+    )
+    assert process.stdout is not None
+    output = _Output(process.stdout)
+    try:
+        output.until("Application startup complete")
+        yield output
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        output.close()
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[_Output, str]]:
+    port = _free_port()
+    with _serving(tmp_path, port) as output:
+        yield output, f"http://127.0.0.1:{port}"
+
+
+def _replay(command: str) -> httpx.Response:
+    """Send what a printed ``curl -i -X POST URL -H … -d …`` command asks for."""
+    args = shlex.split(command)
+    assert args[:4] == ["curl", "-i", "-X", "POST"]
+    url, rest = args[4], args[5:]
+    headers: dict[str, str] = {}
+    body = None
+    for flag, value in zip(rest[::2], rest[1::2], strict=True):
+        if flag == "-H":
+            name, _, content = value.partition(":")
+            headers[name.strip()] = content.strip()
+        elif flag == "-d":
+            body = value.encode()
+        else:
+            raise AssertionError(f"unexpected curl flag {flag}")
+    return httpx.post(url, headers=headers, content=body, timeout=10)
+
+
+def test_a_resend_survives_a_restart(tmp_path: Path) -> None:
+    port = _free_port()
+    with _serving(tmp_path, port) as output:
+        command = next(line for line in output.lines if "200 resend" in line)
+        response = _replay(command.split(":", 1)[1].strip())
+        assert response.status_code == 200
+    delivery = response.json()["delivery"]
+    with _serving(tmp_path, port):
+        pass  # a second start upgrades nothing and seeds nothing new
+
+    async def stored() -> list[str]:
+        database = Database(f"sqlite+aiosqlite:///{tmp_path / 'export-resend.db'}")
+        try:
+            async with database.unit_of_work() as uow:
+                found = await uow.deliveries.list_for_export(UUID(response.json()["exportId"]))
+        finally:
+            await database.dispose()
+        return [str(d.id) for d in found]
+
+    assert asyncio.run(stored()) == [delivery["id"]]
+
+
+def test_serve_answers_the_printed_walkthrough_in_order(served: tuple[_Output, str]) -> None:
+    output, base_url = served
+    printed = "".join(output.lines)
+    commands = [
+        line.split(":", 1)[1].strip()
+        for line in printed.splitlines()
+        if line.startswith("  ") and "curl " in line
+    ]
+    assert len(commands) == 5
+    assert all(c.startswith(f"curl -i -X POST {base_url}/") for c in commands)
+    responses = [_replay(command) for command in commands]
+    assert [r.status_code for r in responses] == [200, 403, 404, 409, 400]
+    assert [r.json().get("code") for r in responses[1:]] == [
+        "EXPORT_FORBIDDEN",
+        "EXPORT_NOT_FOUND",
+        "EXPORT_NOT_READY",
+        "VALIDATION_FAILED",
+    ]
+    recipients = responses[0].json()["recipients"]
+    shown = output.until("----- end of email -----")
+    text = shown.split("----- email from ")[1].split("\n", 1)[1]
+    message = message_from_string(text.split("----- end of email -----")[0], policy=policy.default)
+    assert message["To"] == recipients["to"]
+    assert message["Cc"] == ", ".join(recipients["cc"])
+    assert f"{base_url}/v1/exports/" in text
