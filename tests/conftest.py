@@ -23,6 +23,7 @@ from export_resend.testing import ManualClock
 from tests.factories import NOW
 from tests.postgres import fresh_database
 
+pytest_plugins = ["tests.smtp"]
 LINK_SECRET = "test-link-secret-0123456789abcdef"
 
 

@@ -25,3 +25,6 @@ class ConsoleMailer(Mailer):
         )
         stream.flush()
         return [RecipientResult(a, RecipientOutcome.ACCEPTED) for a in email.recipients]
+
+    async def close(self) -> None:
+        """Nothing is held between sends."""

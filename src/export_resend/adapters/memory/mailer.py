@@ -30,3 +30,6 @@ class InMemoryMailer(Mailer):
         if any(r.outcome is RecipientOutcome.ACCEPTED for r in results):
             self.sent.append(email)
         return results
+
+    async def close(self) -> None:
+        """Nothing is held between sends."""
