@@ -1,11 +1,13 @@
-"""The ``export-resend`` command: ``serve``, ``demo`` and ``db upgrade``."""
+"""The ``export-resend`` command: ``serve``, ``worker``, ``demo`` and ``db upgrade``."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -101,6 +103,31 @@ async def _serve(settings: Settings, host: str, port: int, demo: bool) -> None:
     await uvicorn.Server(config).serve()
 
 
+async def _work(settings: Settings) -> None:
+    if storage_kind(settings) != "sql":
+        raise UnsupportedSetting(
+            "a worker needs the database that serve uses: set EXPORT_RESEND_DATABASE_URL"
+        )
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    container = Container(settings=settings.model_copy(update={"serve_dispatcher": True}))
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stopping.set)
+    try:
+        await container.dispatcher_running.init()  # type: ignore[misc]
+        logging.getLogger("export_resend.worker").info(
+            "dispatching from %s; SIGTERM or Ctrl-C stops", _shown(settings)
+        )
+        await stopping.wait()
+    finally:
+        shutdown = container.shutdown_resources()
+        if shutdown is not None:
+            await shutdown
+
+
 async def _demo(settings: Settings, as_json: bool) -> None:
     container = Container(settings=settings)
     try:
@@ -137,6 +164,7 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--demo", action="store_true", help="seed the demo data and print it (never in production)"
     )
+    commands.add_parser("worker", help="run a dispatcher only, beside serve, on the same database")
     demo = commands.add_parser("demo", help="seed the demo data and print keys and curl commands")
     demo.add_argument("--json", action="store_true", help="print one JSON object instead")
     db = commands.add_parser("db", help="the database schema")
@@ -159,6 +187,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings()
         if args.command == "serve":
             asyncio.run(_serve(settings, args.host, args.port, args.demo))
+        elif args.command == "worker":
+            asyncio.run(_work(settings))
         elif args.command == "demo":
             asyncio.run(_demo(settings, args.json))
         else:

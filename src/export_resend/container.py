@@ -6,6 +6,7 @@ import contextlib
 import logging
 import os
 import secrets
+import ssl
 from collections.abc import AsyncIterator
 
 from dependency_injector import containers, providers
@@ -19,17 +20,23 @@ from export_resend.adapters.memory import (
     InMemoryStore,
     InMemoryUnitOfWork,
 )
+from export_resend.adapters.smtp import SmtpMailer
 from export_resend.adapters.sql import Database, SqlAlchemyApiKeyStore
 from export_resend.adapters.sql.database import HEAD_REVISION
 from export_resend.application.authenticate_caller import AuthenticateCaller
 from export_resend.application.dispatcher import DeliveryDispatcher
 from export_resend.application.get_export import GetExport
 from export_resend.application.links import DownloadLinks
+from export_resend.application.list_export_emails import ListExportEmails
 from export_resend.application.message import ExportEmailComposer, default_templates
+from export_resend.application.outbox import (
+    ClaimDueEmails,
+    ReleaseClaimedEmails,
+    SendClaimedEmail,
+)
 from export_resend.application.resend_export_email import ResendExportEmail
 from export_resend.application.seed_demo import SeedDemo
-from export_resend.application.send_queued_email import SendQueuedEmail
-from export_resend.domain.ports import UnitOfWork
+from export_resend.domain.ports import Mailer, UnitOfWork
 from export_resend.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -109,13 +116,45 @@ async def opened(database: Database | None) -> AsyncIterator[Database | None]:
         await database.dispose()
 
 
-async def running(dispatcher: DeliveryDispatcher) -> AsyncIterator[DeliveryDispatcher]:
-    """The dispatcher, sending from start-up to shut-down."""
+def smtp_mailer(settings: Settings) -> SmtpMailer:
+    """The SMTP relay the settings name, with as many connections as sends run at once."""
+    password = settings.smtp_password
+    context = None
+    if settings.smtp_ca_file is not None:
+        context = ssl.create_default_context(cafile=settings.smtp_ca_file)
+    return SmtpMailer(
+        settings.smtp_host,
+        settings.smtp_port,
+        tls=settings.smtp_tls,
+        username=settings.smtp_username,
+        password=None if password is None else password.get_secret_value(),
+        timeout=settings.smtp_timeout,
+        tls_context=context,
+        connections=settings.dispatch_concurrency,
+    )
+
+
+async def running(
+    dispatcher: DeliveryDispatcher,
+    mailer: Mailer,
+    database: Database | None,
+    *,
+    enabled: bool = True,
+) -> AsyncIterator[DeliveryDispatcher]:
+    """The dispatcher, sending from start-up to shut-down (once ``database`` is open), then
+    the mailer's connections closed. Not started at all unless ``enabled``."""
+    del database  # asked for so that the schema is ready before the first claim
+    if not enabled:
+        yield dispatcher
+        return
     dispatcher.start()
     try:
         yield dispatcher
     finally:
-        await dispatcher.stop()
+        try:
+            await dispatcher.stop()
+        finally:
+            await mailer.close()
 
 
 class Container(containers.DeclarativeContainer):
@@ -156,6 +195,7 @@ class Container(containers.DeclarativeContainer):
     mailer = providers.Selector(
         settings.provided.mailer,
         console=providers.Singleton(ConsoleMailer),
+        smtp=providers.Singleton(smtp_mailer, settings),
         memory=providers.Singleton(InMemoryMailer),
     )
 
@@ -171,15 +211,35 @@ class Container(containers.DeclarativeContainer):
         templates=providers.Singleton(default_templates),
     )
 
-    send_queued_email = providers.Singleton(
-        SendQueuedEmail,
+    claim_due_emails = providers.Singleton(
+        ClaimDueEmails,
+        unit_of_work=unit_of_work.provider,
+        clock=clock,
+        lease=settings.provided.delivery_lease,
+    )
+    send_claimed_email = providers.Singleton(
+        SendClaimedEmail,
         unit_of_work=unit_of_work.provider,
         mailer=mailer,
         composer=composer,
         clock=clock,
+        retry=settings.provided.retry_policy,
     )
-    dispatcher = providers.Singleton(DeliveryDispatcher, send=send_queued_email)
-    dispatcher_running = providers.Resource(running, dispatcher)
+    release_claimed_emails = providers.Singleton(
+        ReleaseClaimedEmails, unit_of_work=unit_of_work.provider, clock=clock
+    )
+    dispatcher = providers.Singleton(
+        DeliveryDispatcher,
+        claim=claim_due_emails,
+        send=send_claimed_email,
+        release=release_claimed_emails,
+        concurrency=settings.provided.dispatch_concurrency,
+        poll_interval=settings.provided.dispatch_poll_interval,
+    )
+    dispatcher_running = providers.Resource(
+        running, dispatcher, mailer, database_opened, enabled=settings.provided.serve_dispatcher
+    )
+    """The dispatcher, if ``serve_dispatcher`` (the ``worker`` command always sets it)."""
 
     authenticate_caller = providers.Singleton(AuthenticateCaller, api_keys=api_keys)
     resend_export_email = providers.Singleton(
@@ -190,6 +250,7 @@ class Container(containers.DeclarativeContainer):
         message_id_domain=settings.provided.mail_domain,
     )
     get_export = providers.Singleton(GetExport, unit_of_work=unit_of_work.provider, clock=clock)
+    list_export_emails = providers.Singleton(ListExportEmails, unit_of_work=unit_of_work.provider)
     seed_demo = providers.Singleton(
         SeedDemo,
         unit_of_work=unit_of_work.provider,

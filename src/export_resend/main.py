@@ -24,5 +24,6 @@ def create_app(
         authenticate=container.authenticate_caller(),
         resend_export_email=container.resend_export_email(),
         get_export=container.get_export(),
+        list_export_emails=container.list_export_emails(),
         lifespan=Lifespan(container),
     )

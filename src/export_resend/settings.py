@@ -6,10 +6,20 @@ import re
 from datetime import timedelta
 from email.utils import parseaddr
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
-from pydantic import AfterValidator, BeforeValidator, Field, SecretStr
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    FilePath,
+    SecretStr,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from export_resend.adapters.smtp import SmtpTls
+from export_resend.domain.delivery import RetryPolicy
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(second|minute|hour|day|week)s?\s*$", re.IGNORECASE)
 
@@ -37,10 +47,14 @@ def _bare_from(value: str) -> str:
 
 
 class MailerKind(StrEnum):
-    """Where emails go: printed to the console, or kept in memory (tests)."""
+    """Where emails go: printed to the console, sent to an SMTP relay, or kept in memory."""
 
     CONSOLE = "console"
+    SMTP = "smtp"
     MEMORY = "memory"
+
+
+Duration = Annotated[timedelta, BeforeValidator(_friendly_duration), AfterValidator(_positive)]
 
 
 class Settings(BaseSettings):
@@ -55,9 +69,52 @@ class Settings(BaseSettings):
     mail_from: Annotated[str, AfterValidator(_bare_from)] = "exports@localhost.localdomain"
     public_base_url: str = "http://127.0.0.1:8000"
     link_secret: SecretStr | None = None
-    link_ttl: Annotated[
-        timedelta, BeforeValidator(_friendly_duration), AfterValidator(_positive)
-    ] = timedelta(days=7)
+    link_ttl: Duration = timedelta(days=7)
+
+    smtp_host: str = "localhost"
+    smtp_port: Annotated[int, Field(ge=1, le=65535)] = 25
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_tls: SmtpTls = SmtpTls.STARTTLS
+    smtp_timeout: Annotated[float, Field(gt=0, le=600)] = 30.0
+    smtp_ca_file: FilePath | None = None
+    """Trust this CA bundle (PEM) for the relay's certificate instead of the system's."""
+
+    delivery_max_attempts: Annotated[int, Field(ge=1, le=1000)] = 20
+    delivery_retry_first: Duration = timedelta(seconds=30)
+    delivery_retry_max: Duration = timedelta(hours=1)
+    delivery_lease: Duration = timedelta(minutes=2)
+    dispatch_concurrency: Annotated[int, Field(ge=1, le=64)] = 4
+    dispatch_poll_interval: Annotated[float, Field(gt=0, le=3600)] = 1.0
+    serve_dispatcher: bool = True
+    """Whether ``serve`` runs a dispatcher in its own process (``worker`` always does)."""
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Self:
+        if self.delivery_retry_first > self.delivery_retry_max:
+            raise ValueError(
+                "EXPORT_RESEND_DELIVERY_RETRY_FIRST must not exceed"
+                " EXPORT_RESEND_DELIVERY_RETRY_MAX"
+            )
+        if self.delivery_lease.total_seconds() < 2 * self.smtp_timeout:
+            raise ValueError(
+                "EXPORT_RESEND_DELIVERY_LEASE must be at least twice EXPORT_RESEND_SMTP_TIMEOUT,"
+                " or a slow send would lose its lease and be sent twice"
+            )
+        if (self.smtp_username is None) != (self.smtp_password is None):
+            raise ValueError(
+                "set both EXPORT_RESEND_SMTP_USERNAME and EXPORT_RESEND_SMTP_PASSWORD, or neither"
+            )
+        return self
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """How often and how far apart deliveries are tried."""
+        return RetryPolicy(
+            max_attempts=self.delivery_max_attempts,
+            first_delay=self.delivery_retry_first,
+            max_delay=self.delivery_retry_max,
+        )
 
     @property
     def mail_domain(self) -> str:

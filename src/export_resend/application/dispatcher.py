@@ -1,4 +1,4 @@
-"""The in-process dispatcher: sends each delivery as soon as it is queued."""
+"""The dispatcher: claims due deliveries from the outbox and sends them, until stopped."""
 
 from __future__ import annotations
 
@@ -7,54 +7,139 @@ import contextlib
 import logging
 from uuid import UUID
 
-from export_resend.application.send_queued_email import SendQueuedEmail
+from export_resend.application.outbox import (
+    ClaimDueEmails,
+    ClaimedEmail,
+    ReleaseClaimedEmails,
+    SendClaimedEmail,
+)
+from export_resend.domain.delivery import Delivery
 from export_resend.domain.ports import DeliveryNotifier
 
 log = logging.getLogger(__name__)
 
 
 class DeliveryDispatcher(DeliveryNotifier):
-    """Runs ``SendQueuedEmail`` in the background for every delivery it is told about.
+    """Sends the outbox's due deliveries, up to ``concurrency`` at once.
 
-    Notices that arrive before ``start`` wait for it. ``stop`` lets the deliveries already
-    noticed finish (up to ``grace`` seconds), then cancels. A failure to send one delivery
-    is logged and never stops the dispatcher.
+    It claims as many due deliveries as it has free places, each under a lease, and sends
+    them in the background. It looks again at once when told of a delivery queued in this
+    process (``delivery_queued``) or when a send ends, and otherwise every
+    ``poll_interval`` seconds, which is how it finds rows queued by other processes,
+    retries that came due and leases that ended. Any number of dispatchers, in any number
+    of processes, may share one outbox: a claim never takes what another holds.
+
+    ``stop`` claims nothing more, lets the sends in flight finish for up to ``grace``
+    seconds, then cancels the rest and gives their deliveries back to the queue. A failure
+    while claiming or sending is logged and never stops the dispatcher.
     """
 
-    def __init__(self, *, send: SendQueuedEmail) -> None:
+    def __init__(
+        self,
+        *,
+        claim: ClaimDueEmails,
+        send: SendClaimedEmail,
+        release: ReleaseClaimedEmails,
+        concurrency: int = 4,
+        poll_interval: float = 1.0,
+    ) -> None:
+        if concurrency < 1 or poll_interval <= 0:
+            raise ValueError("need concurrency >= 1 and poll_interval > 0")
+        self._claim = claim
         self._send = send
-        self._pending: asyncio.Queue[UUID] = asyncio.Queue()
+        self._release = release
+        self._concurrency = concurrency
+        self._poll_interval = poll_interval
+        self._wake = asyncio.Event()
+        self._sending: dict[asyncio.Task[None], Delivery] = {}
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._claiming = False
+        self._claims_started = 0
+        self._drained_by = 0  # the last claim that found nothing due, with nothing in flight
+        self._drained = asyncio.Condition()
 
     def delivery_queued(self, delivery_id: UUID) -> None:
-        self._pending.put_nowait(delivery_id)
+        self._wake.set()
 
     def start(self) -> None:
-        """Begin sending, on the running event loop."""
+        """Begin claiming and sending, on the running event loop."""
         if self._task is None:
+            self._stopping = False
             self._task = asyncio.create_task(self._run(), name="export-resend-dispatcher")
 
     async def idle(self) -> None:
-        """Wait until every delivery noticed so far has been handled."""
-        await self._pending.join()
+        """Wait until a claim that began after this call found nothing due, with no send in
+        flight: everything due by then has been sent, retried later, or is DEAD."""
+        if self._task is None:
+            raise RuntimeError("the dispatcher is not running")
+        since = self._claims_started
+        self._wake.set()
+        async with self._drained:
+            await self._drained.wait_for(lambda: self._drained_by > since)
 
     async def stop(self, grace: float = 10.0) -> None:
-        """Finish what was noticed (for at most ``grace`` seconds), then stop."""
-        if self._task is None:
+        """Claim nothing more; finish the sends in flight (for at most ``grace`` seconds),
+        then cancel the rest and release their deliveries."""
+        task, self._task = self._task, None
+        if task is None:
             return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.idle(), grace)
-        self._task.cancel()
+        self._stopping = True
+        self._wake.set()
+        if not self._claiming:  # a claim in progress is let finish, so its rows are sent
+            task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        self._task = None
+            await task
+        if not self._sending:
+            return
+        _, late = await asyncio.wait(set(self._sending), timeout=grace)
+        unsent = [self._sending[t] for t in late]
+        for t in late:
+            t.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
+        if unsent:
+            released = await self._release(unsent)
+            log.info("dispatcher stopped: %d deliveries given back to the queue", released)
 
     async def _run(self) -> None:
-        while True:
-            delivery_id = await self._pending.get()
-            try:
-                await self._send(delivery_id)
-            except Exception:
-                log.exception("delivery %s: unexpected failure while sending", delivery_id)
-            finally:
-                self._pending.task_done()
+        while not self._stopping:
+            if len(self._sending) >= self._concurrency:
+                await asyncio.wait(set(self._sending), return_when=asyncio.FIRST_COMPLETED)
+                continue
+            self._wake.clear()
+            free = self._concurrency - len(self._sending)
+            claimed = await self._claim_safely(free)
+            if claimed is None:  # the store failed; look again after a pause
+                await asyncio.sleep(self._poll_interval)
+                continue
+            for email in claimed:
+                task = asyncio.create_task(self._send_one(email))
+                self._sending[task] = email.delivery
+                task.add_done_callback(self._sending.pop)
+            if self._stopping or len(claimed) == free:
+                continue
+            if not claimed and not self._sending:
+                async with self._drained:
+                    self._drained_by = self._claims_started
+                    self._drained.notify_all()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._poll_interval)
+
+    async def _claim_safely(self, limit: int) -> list[ClaimedEmail] | None:
+        self._claims_started += 1
+        self._claiming = True
+        try:
+            return await self._claim(limit)
+        except Exception:
+            log.exception("claiming due deliveries failed; trying again shortly")
+            return None
+        finally:
+            self._claiming = False
+
+    async def _send_one(self, email: ClaimedEmail) -> None:
+        try:
+            await self._send(email)
+        except Exception:  # the row stays SENDING, and is claimed again when its lease ends
+            log.exception("delivery %s: unexpected failure while sending", email.delivery.id)
+        finally:
+            self._wake.set()

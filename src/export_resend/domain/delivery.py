@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
-from datetime import datetime
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from enum import StrEnum
 from uuid import UUID, uuid4
 
@@ -19,7 +21,12 @@ class DeliveryKind(StrEnum):
 
 
 class DeliveryStatus(StrEnum):
-    """QUEUED until a dispatcher takes it; SENT once the relay accepted it; DEAD if never."""
+    """QUEUED until a dispatcher claims it; SENDING while one holds its lease; SENT once the
+    relay has answered for every recipient and took it for at least one; DEAD if never.
+
+    QUEUED → SENDING → SENT, or back to QUEUED for another attempt later, or DEAD. A
+    SENDING delivery whose lease has ended may be claimed again (its dispatcher is gone).
+    """
 
     QUEUED = "QUEUED"
     SENDING = "SENDING"
@@ -46,8 +53,42 @@ class RecipientResult:
 
 
 @dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How often, and how long apart, a delivery is tried.
+
+    The wait before attempt ``n + 1`` is ``first_delay * 2 ** (n - 1)``, at most
+    ``max_delay``, then spread at random over its upper half (so that deliveries that
+    failed together do not all come back together, and the wait still grows). After
+    ``max_attempts`` attempts the delivery is DEAD.
+    """
+
+    max_attempts: int = 20
+    first_delay: timedelta = timedelta(seconds=30)
+    max_delay: timedelta = timedelta(hours=1)
+    jitter: Callable[[], float] = field(default=random.random, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if not timedelta(0) < self.first_delay <= self.max_delay:
+            raise ValueError("need 0 < first_delay <= max_delay")
+
+    def delay(self, attempts: int) -> timedelta:
+        """How long to wait after the ``attempts``-th attempt failed."""
+        doubled = self.first_delay.total_seconds() * 2.0 ** min(max(attempts - 1, 0), 64)
+        ceiling = min(doubled, self.max_delay.total_seconds())
+        return timedelta(seconds=ceiling / 2 + ceiling / 2 * self.jitter())
+
+
+@dataclass(frozen=True, slots=True)
 class Delivery:
-    """One email for one export. ``message_id`` is made once and kept on every retry."""
+    """One email for one export, in the outbox. ``message_id`` is made once and kept on
+    every retry, so a receiver can tell a retried message from a new one.
+
+    ``next_attempt_at`` is when a dispatcher may next claim it: for QUEUED, the earliest
+    next attempt; for SENDING, the end of the lease held under ``lease_id``. ``results``
+    holds the relay's latest answer for each address of the envelope that was tried.
+    """
 
     id: UUID
     export_id: UUID
@@ -56,10 +97,13 @@ class Delivery:
     message_id: str
     status: DeliveryStatus
     queued_at: datetime
+    next_attempt_at: datetime
     attempts: int = 0
+    last_attempt_at: datetime | None = None
     sent_at: datetime | None = None
     last_error: str | None = None
     results: tuple[RecipientResult, ...] = ()
+    lease_id: UUID | None = None
 
     @classmethod
     def queue(
@@ -70,7 +114,8 @@ class Delivery:
         now: datetime,
         message_id_domain: str,
     ) -> Delivery:
-        """A new QUEUED delivery with a fresh random id and the Message-ID derived from it."""
+        """A new QUEUED delivery, due at once, with a fresh random id and the Message-ID
+        derived from it."""
         delivery_id = uuid4()
         return cls(
             id=delivery_id,
@@ -80,25 +125,78 @@ class Delivery:
             message_id=f"<{delivery_id.hex}@{message_id_domain}>",
             status=DeliveryStatus.QUEUED,
             queued_at=now,
+            next_attempt_at=now,
         )
 
-    def sent(self, results: tuple[RecipientResult, ...], now: datetime) -> Delivery:
-        """The relay took the message; ``results`` say what it did with each address."""
+    def is_due(self, now: datetime) -> bool:
+        """Whether a dispatcher may claim it now: QUEUED and due, or SENDING past its lease."""
+        waiting = self.status in (DeliveryStatus.QUEUED, DeliveryStatus.SENDING)
+        return waiting and self.next_attempt_at <= now
+
+    def claimed(self, lease_id: UUID, now: datetime, lease: timedelta) -> Delivery:
+        """Taken by the dispatcher holding ``lease_id`` until ``now + lease``."""
+        if not self.is_due(now):
+            raise ValueError(f"delivery {self.id} is {self.status} and not due: not claimable")
+        return dataclasses.replace(
+            self, status=DeliveryStatus.SENDING, next_attempt_at=now + lease, lease_id=lease_id
+        )
+
+    def pending_recipients(self) -> tuple[str, ...]:
+        """The envelope addresses still to deliver to, in envelope order: all of them at
+        first; later, those the relay has neither accepted nor refused for good."""
+        settled = {
+            r.address.lower()
+            for r in self.results
+            if r.outcome is not RecipientOutcome.REFUSED_TRANSIENTLY
+        }
+        return tuple(a for a in self.recipients.envelope if a.lower() not in settled)
+
+    def attempted(
+        self, results: Iterable[RecipientResult], now: datetime, policy: RetryPolicy
+    ) -> Delivery:
+        """The relay answered for the pending recipients. When none is left pending the
+        delivery is SENT (DEAD if nobody at all accepted it); otherwise the addresses
+        refused for now are tried again later, alone."""
+        latest = {r.address.lower(): r for r in (*self.results, *results)}
+        merged = tuple(latest[a.lower()] for a in self.recipients.envelope if a.lower() in latest)
+        tried = dataclasses.replace(
+            self, attempts=self.attempts + 1, last_attempt_at=now, results=merged, lease_id=None
+        )
+        transient = [r for r in merged if r.outcome is RecipientOutcome.REFUSED_TRANSIENTLY]
+        if transient or len(merged) < len(self.recipients.envelope):
+            refused = ", ".join(f"{r.code} {r.text}".strip() for r in transient[:3])
+            return tried._retry(f"refused for now: {refused or 'no answer'}", now, policy)
+        if not any(r.outcome is RecipientOutcome.ACCEPTED for r in merged):
+            return tried.dead("the relay refused every recipient", now)
+        return dataclasses.replace(
+            tried, status=DeliveryStatus.SENT, sent_at=now, next_attempt_at=now, last_error=None
+        )
+
+    def attempt_failed(self, error: str, now: datetime, policy: RetryPolicy) -> Delivery:
+        """The relay could not be reached, or broke off: try again later, if attempts remain."""
+        tried = dataclasses.replace(
+            self, attempts=self.attempts + 1, last_attempt_at=now, lease_id=None
+        )
+        return tried._retry(error, now, policy)
+
+    def released(self, now: datetime) -> Delivery:
+        """Given back unsent by a dispatcher that stops: due again at once, no attempt counted."""
+        return dataclasses.replace(
+            self, status=DeliveryStatus.QUEUED, next_attempt_at=now, lease_id=None
+        )
+
+    def dead(self, reason: str, now: datetime) -> Delivery:
+        """It will never be sent, for ``reason``."""
+        return dataclasses.replace(
+            self, status=DeliveryStatus.DEAD, last_error=reason, next_attempt_at=now, lease_id=None
+        )
+
+    def _retry(self, error: str, now: datetime, policy: RetryPolicy) -> Delivery:
+        if self.attempts >= policy.max_attempts:
+            return self.dead(f"gave up after {self.attempts} attempts: {error}", now)
         return dataclasses.replace(
             self,
-            status=DeliveryStatus.SENT,
-            attempts=self.attempts + 1,
-            sent_at=now,
-            last_error=None,
-            results=results,
+            status=DeliveryStatus.QUEUED,
+            next_attempt_at=now + policy.delay(self.attempts),
+            last_error=error,
         )
-
-    def attempt_failed(self, error: str) -> Delivery:
-        """The relay could not be reached or refused for now: still QUEUED, one attempt more."""
-        return dataclasses.replace(
-            self, status=DeliveryStatus.QUEUED, attempts=self.attempts + 1, last_error=error
-        )
-
-    def dead(self, reason: str) -> Delivery:
-        """It will never be sent, for ``reason``."""
-        return dataclasses.replace(self, status=DeliveryStatus.DEAD, last_error=reason)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from types import TracebackType
 from typing import Protocol, Self
@@ -69,6 +69,13 @@ class DeliveryRepository(Protocol):
     id; ``update`` replaces a stored delivery and raises ``UnknownId`` for an unknown one.
     ``list_for_export`` returns the deliveries of one export, oldest ``queued_at`` first
     (ties by id), and an empty sequence for an unknown export.
+
+    ``claim`` takes up to ``limit`` deliveries that are due at ``now``
+    (``Delivery.is_due``), earliest ``next_attempt_at`` first (ties by id), stores each
+    as ``delivery.claimed(lease_id, now, lease)`` and returns them so. It skips, and never
+    waits for, deliveries that another unit of work has claimed or locked and not yet
+    committed; so once this unit of work commits, no other claim returns them before
+    their lease ends, on any number of processes sharing the store.
     """
 
     async def get(self, delivery_id: UUID, *, lock: bool = False) -> Delivery | None: ...
@@ -78,6 +85,10 @@ class DeliveryRepository(Protocol):
     async def update(self, delivery: Delivery) -> None: ...
 
     async def list_for_export(self, export_id: UUID) -> Sequence[Delivery]: ...
+
+    async def claim(
+        self, now: datetime, lease_id: UUID, lease: timedelta, limit: int
+    ) -> Sequence[Delivery]: ...
 
 
 class UnitOfWork(Protocol):
@@ -122,12 +133,20 @@ class OutgoingEmail:
 class Mailer(Protocol):
     """Hands one message to a relay, in one transaction, to exactly ``email.recipients``.
 
-    Returns one result per recipient, in envelope order. A refusal of some recipients is a
-    result, not an exception. Raises ``MailerUnavailable`` when the relay cannot take the
-    message now, in which case no recipient may be assumed to have received it.
+    ``send`` returns one result per recipient, in envelope order. A refusal of some or all
+    recipients, permanent (5xx) or for now (4xx), is a result, not an exception; a refusal
+    of the whole message after the recipients were accepted gives every accepted recipient
+    that refusal. ``send`` raises ``MailerUnavailable`` when the relay could not be reached
+    or the transaction broke off before the relay confirmed it, in which case nothing may be
+    assumed delivered (nor undelivered: a retry may deliver a message twice, with the same
+    ``Message-ID``). Several ``send`` calls may run at once.
+
+    ``close`` lets go of any connection held between sends; a later ``send`` still works.
     """
 
     async def send(self, email: OutgoingEmail) -> Sequence[RecipientResult]: ...
+
+    async def close(self) -> None: ...
 
 
 class Clock(Protocol):

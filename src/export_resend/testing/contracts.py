@@ -13,8 +13,10 @@ Every adapter shipped with export-resend passes these same suites.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -27,8 +29,10 @@ from export_resend.domain.caller import Caller, ClientType
 from export_resend.domain.delivery import (
     Delivery,
     DeliveryKind,
+    DeliveryStatus,
     RecipientOutcome,
     RecipientResult,
+    RetryPolicy,
 )
 from export_resend.domain.export import Export, ExportFile, ExportStatus, ExportType
 from export_resend.domain.ports import (
@@ -189,7 +193,9 @@ class UnitOfWorkContract:
                 "no such user",
             ),
         )
-        sent = delivery.sent(results, _T0 + timedelta(minutes=1))
+        sent = delivery.claimed(uuid4(), _T0, timedelta(minutes=2)).attempted(
+            results, _T0 + timedelta(minutes=1), RetryPolicy()
+        )
         async with unit_of_work() as uow:
             stored = await uow.exports.update(expired)
             await uow.deliveries.update(sent)
@@ -255,6 +261,98 @@ class UnitOfWorkContract:
         async with unit_of_work() as uow:
             found = await uow.deliveries.list_for_export(export.id)
         assert [d.id for d in found] == sorted(d.id for d in same)
+
+    async def _claim(
+        self, unit_of_work: UnitOfWorkFactory, now: datetime, limit: int = 100
+    ) -> list[Delivery]:
+        async with unit_of_work() as uow:
+            claimed = list(await uow.deliveries.claim(now, uuid4(), _LEASE, limit))
+            await uow.commit()
+        return claimed
+
+    @contextlib.asynccontextmanager
+    async def _outbox(
+        self, unit_of_work: UnitOfWorkFactory, *minutes: int
+    ) -> AsyncIterator[list[Delivery]]:
+        """Deliveries of a new export queued ``minutes`` after ``_CLAIM_T0``, settled (DEAD)
+        afterwards: the store may be shared, and a claim takes any due delivery in it."""
+        export = sample_export()
+        queued = [sample_delivery(export, _CLAIM_T0 + timedelta(minutes=m)) for m in minutes]
+        await self._store(unit_of_work, export, *queued)
+        try:
+            yield queued
+        finally:
+            async with unit_of_work() as uow:
+                for delivery in queued:
+                    await uow.deliveries.update(delivery.dead("test over", _CLAIM_T0))
+                await uow.commit()
+
+    async def test_a_claim_takes_the_due_deliveries_earliest_first_and_leases_them(
+        self, unit_of_work: UnitOfWorkFactory
+    ) -> None:
+        async with self._outbox(unit_of_work, 2, 1, 9, 0, 0) as (later, first, not_yet, *done):
+            async with unit_of_work() as uow:
+                await uow.deliveries.update(
+                    dataclasses.replace(done[0], status=DeliveryStatus.SENT)
+                )
+                await uow.deliveries.update(done[1].dead("refused", _CLAIM_T0))
+                await uow.commit()
+            now, lease_id = _CLAIM_T0 + timedelta(minutes=5), uuid4()
+            async with unit_of_work() as uow:
+                claimed = await uow.deliveries.claim(now, lease_id, _LEASE, 10)
+                await uow.commit()
+            expected = [d.claimed(lease_id, now, _LEASE) for d in (first, later)]
+            assert list(claimed) == expected
+            async with unit_of_work() as uow:
+                assert [await uow.deliveries.get(d.id) for d in (first, later)] == expected
+                assert await uow.deliveries.get(not_yet.id) == not_yet
+
+    async def test_a_claim_takes_at_most_its_limit(self, unit_of_work: UnitOfWorkFactory) -> None:
+        async with self._outbox(unit_of_work, 0, 1, 2, 3, 4) as queued:
+            now = _CLAIM_T0 + timedelta(minutes=10)
+            first = await self._claim(unit_of_work, now, limit=2)
+            second = await self._claim(unit_of_work, now, limit=2)
+            assert [d.id for d in first + second] == [d.id for d in queued[:4]]
+
+    async def test_a_leased_delivery_comes_back_only_when_its_lease_ends(
+        self, unit_of_work: UnitOfWorkFactory
+    ) -> None:
+        async with self._outbox(unit_of_work, 0):
+            [held] = await self._claim(unit_of_work, _CLAIM_T0)
+            assert await self._claim(unit_of_work, _CLAIM_T0 + _LEASE - timedelta(seconds=1)) == []
+            [again] = await self._claim(unit_of_work, _CLAIM_T0 + _LEASE)
+            assert again.id == held.id
+            assert again.lease_id != held.lease_id
+            assert again.next_attempt_at == _CLAIM_T0 + 2 * _LEASE
+
+    async def test_a_claim_not_committed_claims_nothing(
+        self, unit_of_work: UnitOfWorkFactory
+    ) -> None:
+        async with self._outbox(unit_of_work, 0) as [delivery]:
+            async with unit_of_work() as uow:
+                assert len(await uow.deliveries.claim(_CLAIM_T0, uuid4(), _LEASE, 10)) == 1
+            async with unit_of_work() as uow:
+                assert await uow.deliveries.get(delivery.id) == delivery
+
+    async def test_two_claims_at_once_never_take_the_same_delivery(
+        self, unit_of_work: UnitOfWorkFactory
+    ) -> None:
+        async with self._outbox(unit_of_work, 0, 1, 2) as queued:
+            now = _CLAIM_T0 + timedelta(minutes=5)
+            async with unit_of_work() as first:
+                taken = await first.deliveries.claim(now, uuid4(), _LEASE, 2)
+                # the second claim skips what the first holds (or waits until it commits)
+                second = asyncio.create_task(self._claim(unit_of_work, now))
+                await asyncio.sleep(0.05)
+                await first.commit()
+            rest = await second
+            assert [d.id for d in taken] == [d.id for d in queued[:2]]
+            assert [d.id for d in rest] == [queued[2].id]
+
+
+_CLAIM_T0 = datetime(2000, 1, 1, tzinfo=UTC)
+"""Long before any other delivery of these suites, so that their claims never take those."""
+_LEASE = timedelta(minutes=2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,6 +428,22 @@ class MailerContract:
         assert [r.message["Message-ID"] for r in received] == [
             e.message["Message-ID"] for e in emails
         ]
+
+    async def test_sends_may_run_at_once(self, mailer: Mailer, mailbox: Mailbox) -> None:
+        emails = [sample_email(cc=()) for _ in range(4)]
+        results = await asyncio.gather(*(mailer.send(email) for email in emails))
+        assert all(r.outcome is RecipientOutcome.ACCEPTED for rs in results for r in rs)
+        received = await mailbox.received()
+        assert sorted(r.message["Message-ID"] for r in received) == sorted(
+            e.message["Message-ID"] for e in emails
+        )
+
+    async def test_a_send_after_close_still_works(self, mailer: Mailer, mailbox: Mailbox) -> None:
+        await mailer.send(sample_email(cc=()))
+        await mailer.close()
+        await mailer.close()
+        await mailer.send(sample_email(cc=()))
+        assert len(await mailbox.received()) == 2
 
 
 class ApiKeyStoreContract:

@@ -47,6 +47,7 @@ async def test_the_dispatcher_sends_what_was_queued(world: World) -> None:
     dispatcher = world.container.dispatcher()
     dispatcher.start()
     receipt = await world.container.resend_export_email()(OLIVIA, command(ready.id))
+    await asyncio.wait_for(dispatcher.idle(), 5)
     await dispatcher.stop()
     [sent] = world.mailer.sent
     assert sent.message["Message-ID"] == receipt.delivery.message_id

@@ -14,10 +14,15 @@ from starlette.routing import Route
 
 from export_resend.adapters.http.body import MAX_BODY_BYTES, read_json_object
 from export_resend.adapters.http.problems import exception_handlers
-from export_resend.adapters.http.schemas import ExportResponse, ResendEmailResponse
+from export_resend.adapters.http.schemas import (
+    ExportEmailsResponse,
+    ExportResponse,
+    ResendEmailResponse,
+)
 from export_resend.application.authenticate_caller import AuthenticateCaller
 from export_resend.application.errors import FieldErrorCode, FieldIssue, ValidationFailed
 from export_resend.application.get_export import GetExport
+from export_resend.application.list_export_emails import ListExportEmails
 from export_resend.application.resend_export_email import (
     ResendExportEmail,
     ResendExportEmailCommand,
@@ -53,11 +58,13 @@ class ExportEndpoints:
         authenticate: AuthenticateCaller,
         resend_export_email: ResendExportEmail,
         get_export: GetExport,
+        list_export_emails: ListExportEmails,
         max_body_bytes: int = MAX_BODY_BYTES,
     ) -> None:
         self._authenticate = authenticate
         self._resend_export_email = resend_export_email
         self._get_export = get_export
+        self._list_export_emails = list_export_emails
         self._max_body_bytes = max_body_bytes
 
     async def _caller(self, request: Request) -> Caller:
@@ -84,6 +91,11 @@ class ExportEndpoints:
         details = await self._get_export(caller, _export_id(request))
         return _json(ExportResponse.of(details))
 
+    async def emails(self, request: Request) -> Response:
+        caller = await self._caller(request)
+        history = await self._list_export_emails(caller, _export_id(request))
+        return _json(ExportEmailsResponse.of(history))
+
     def routes(self) -> list[Route]:
         return [
             Route(
@@ -93,6 +105,12 @@ class ExportEndpoints:
                 name="ADM-EXPORT-200",
             ),
             Route("/v1/exports/{export_id}", self.get, methods=["GET"], name="get-export"),
+            Route(
+                "/v1/exports/{export_id}/emails",
+                self.emails,
+                methods=["GET"],
+                name="list-export-emails",
+            ),
         ]
 
 
@@ -101,6 +119,7 @@ def create_http_app(
     authenticate: AuthenticateCaller,
     resend_export_email: ResendExportEmail,
     get_export: GetExport,
+    list_export_emails: ListExportEmails,
     lifespan: AppLifespan | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
 ) -> Starlette:
@@ -109,6 +128,7 @@ def create_http_app(
         authenticate=authenticate,
         resend_export_email=resend_export_email,
         get_export=get_export,
+        list_export_emails=list_export_emails,
         max_body_bytes=max_body_bytes,
     )
     return Starlette(

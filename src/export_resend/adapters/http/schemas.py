@@ -10,8 +10,15 @@ from pydantic.alias_generators import to_camel
 
 from export_resend.application.errors import FieldIssue
 from export_resend.application.get_export import ExportDetails
+from export_resend.application.list_export_emails import ExportEmails
 from export_resend.application.resend_export_email import ResendReceipt
-from export_resend.domain.delivery import DeliveryStatus
+from export_resend.domain.delivery import (
+    Delivery,
+    DeliveryKind,
+    DeliveryStatus,
+    RecipientOutcome,
+    RecipientResult,
+)
 from export_resend.domain.export import ExportStatus, ExportType
 
 
@@ -102,4 +109,69 @@ class ExportResponse(_Body):
             size_bytes=None if export.file is None else export.file.size_bytes,
             cc=list(export.cc),
             failure_reason=export.failure_reason,
+        )
+
+
+class RecipientResultBody(_Body):
+    """What the relay last said about one address."""
+
+    address: str
+    outcome: RecipientOutcome
+    code: int | None
+    text: str | None
+
+    @classmethod
+    def of(cls, result: RecipientResult) -> RecipientResultBody:
+        return cls(
+            address=result.address, outcome=result.outcome, code=result.code, text=result.text
+        )
+
+
+class EmailBody(_Body):
+    """One email of an export: the initial one or a resend, and how its delivery went."""
+
+    delivery_id: UUID
+    kind: DeliveryKind
+    to: str
+    cc: list[str]
+    status: DeliveryStatus
+    attempts: int
+    results: list[RecipientResultBody]
+    message_id: str
+    queued_at: datetime
+    last_attempt_at: datetime | None
+    next_attempt_at: datetime | None
+    sent_at: datetime | None
+    last_error: str | None
+
+    @classmethod
+    def of(cls, delivery: Delivery) -> EmailBody:
+        waiting = delivery.status in (DeliveryStatus.QUEUED, DeliveryStatus.SENDING)
+        return cls(
+            delivery_id=delivery.id,
+            kind=delivery.kind,
+            to=delivery.recipients.to,
+            cc=list(delivery.recipients.cc),
+            status=delivery.status,
+            attempts=delivery.attempts,
+            results=[RecipientResultBody.of(r) for r in delivery.results],
+            message_id=delivery.message_id,
+            queued_at=delivery.queued_at,
+            last_attempt_at=delivery.last_attempt_at,
+            next_attempt_at=delivery.next_attempt_at if waiting else None,
+            sent_at=delivery.sent_at,
+            last_error=delivery.last_error,
+        )
+
+
+class ExportEmailsResponse(_Body):
+    """The 200 of ``GET /v1/exports/{exportId}/emails``: every email, oldest first."""
+
+    export_id: UUID
+    emails: list[EmailBody]
+
+    @classmethod
+    def of(cls, history: ExportEmails) -> ExportEmailsResponse:
+        return cls(
+            export_id=history.export.id, emails=[EmailBody.of(d) for d in history.deliveries]
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Generic, Self, TypeVar
 from uuid import UUID
@@ -29,6 +29,8 @@ class InMemoryStore:
     def __init__(self) -> None:
         self.exports: dict[UUID, Export] = {}
         self.deliveries: dict[UUID, Delivery] = {}
+        self.held: set[UUID] = set()
+        """Deliveries claimed or locked by a unit of work that is still open."""
 
 
 class _Table(Generic[RowT]):
@@ -129,13 +131,22 @@ class InMemoryExportRepository(ExportRepository):
 
 
 class InMemoryDeliveryRepository(DeliveryRepository):
-    """Deliveries of one in-memory unit of work."""
+    """Deliveries of one in-memory unit of work.
 
-    def __init__(self, table: _Table[Delivery]) -> None:
+    What it claims or reads with ``lock`` is held in the store until the unit of work
+    ends, and other units of work's claims skip it.
+    """
+
+    def __init__(self, table: _Table[Delivery], held: set[UUID]) -> None:
         self._table = table
+        self._held = held
+        self._holding: set[UUID] = set()
 
     async def get(self, delivery_id: UUID, *, lock: bool = False) -> Delivery | None:
-        return self._table.get(delivery_id)
+        found = self._table.get(delivery_id)
+        if lock and found is not None:
+            self._hold(delivery_id)
+        return found
 
     async def add(self, delivery: Delivery) -> None:
         self._table.add(delivery.id, delivery)
@@ -146,6 +157,29 @@ class InMemoryDeliveryRepository(DeliveryRepository):
     async def list_for_export(self, export_id: UUID) -> Sequence[Delivery]:
         found = [d for d in self._table.rows() if d.export_id == export_id]
         return sorted(found, key=lambda d: (d.queued_at, d.id))
+
+    async def claim(
+        self, now: datetime, lease_id: UUID, lease: timedelta, limit: int
+    ) -> Sequence[Delivery]:
+        others = self._held - self._holding
+        due = sorted(
+            (d for d in self._table.rows() if d.is_due(now) and d.id not in others),
+            key=lambda d: (d.next_attempt_at, d.id),
+        )
+        claimed = [d.claimed(lease_id, now, lease) for d in due[:limit]]
+        for delivery in claimed:
+            self._table.update(delivery.id, delivery)
+            self._hold(delivery.id)
+        return claimed
+
+    def let_go(self) -> None:
+        """The unit of work is over: what it held may be claimed by others."""
+        self._held.difference_update(self._holding)
+        self._holding.clear()
+
+    def _hold(self, delivery_id: UUID) -> None:
+        self._holding.add(delivery_id)
+        self._held.add(delivery_id)
 
 
 class InMemoryUnitOfWork(UnitOfWork):
@@ -160,7 +194,7 @@ class InMemoryUnitOfWork(UnitOfWork):
         self._exports = _Table(store.exports)
         self._deliveries = _Table(store.deliveries)
         self.exports = InMemoryExportRepository(self._exports, store.exports)
-        self.deliveries = InMemoryDeliveryRepository(self._deliveries)
+        self.deliveries = InMemoryDeliveryRepository(self._deliveries, store.held)
 
     async def __aenter__(self) -> Self:
         return self
@@ -174,6 +208,7 @@ class InMemoryUnitOfWork(UnitOfWork):
         self._exports.discard()
         self._deliveries.discard()
         self.exports.discard()
+        self.deliveries.let_go()
         self._exports.over = self._deliveries.over = True
 
     async def commit(self) -> None:
@@ -183,4 +218,5 @@ class InMemoryUnitOfWork(UnitOfWork):
         self._exports.apply()
         self._deliveries.apply()
         self.exports.discard()
+        self.deliveries.let_go()
         self._exports.over = self._deliveries.over = True

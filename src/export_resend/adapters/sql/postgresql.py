@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
 from uuid import UUID
@@ -68,6 +68,19 @@ class _Sql:
 _EXPORTS = _Sql(exports)
 _DELIVERIES = _Sql(deliveries)
 _UPDATE_EXPORT = f"{_EXPORTS.update} AND version = ${len(_EXPORTS.columns) + 2}"
+_RETURNING = ", ".join(f"d.{name}" for name in _DELIVERIES.columns)
+_CLAIM_DELIVERIES = f"""
+WITH due AS (
+    SELECT id, next_attempt_at AS was_due FROM deliveries
+    WHERE status IN ('QUEUED', 'SENDING') AND next_attempt_at <= $1
+    ORDER BY next_attempt_at, id
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE deliveries d SET status = 'SENDING', next_attempt_at = $3, lease_id = $4
+FROM due WHERE d.id = due.id
+RETURNING {_RETURNING}, due.was_due
+"""
 
 
 def _record(row: asyncpg.Record) -> dict[str, Any]:
@@ -166,6 +179,13 @@ class AsyncpgDeliveryRepository(DeliveryRepository):
             f"{_DELIVERIES.select} WHERE export_id = $1 ORDER BY queued_at, id", export_id
         )
         return [delivery_from(_record(row)) for row in rows]
+
+    async def claim(
+        self, now: datetime, lease_id: UUID, lease: timedelta, limit: int
+    ) -> Sequence[Delivery]:
+        rows = await self._connection.fetch(_CLAIM_DELIVERIES, now, limit, now + lease, lease_id)
+        ordered = sorted((_record(row) for row in rows), key=lambda r: (r["was_due"], r["id"]))
+        return [delivery_from(row) for row in ordered]
 
 
 _CONNECTION_LOST = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError)

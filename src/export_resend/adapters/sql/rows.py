@@ -78,9 +78,12 @@ def delivery_values(delivery: Delivery) -> dict[str, Any]:
         "message_id": delivery.message_id,
         "status": delivery.status.value,
         "queued_at": delivery.queued_at,
+        "next_attempt_at": delivery.next_attempt_at,
         "attempts": delivery.attempts,
+        "last_attempt_at": delivery.last_attempt_at,
         "sent_at": delivery.sent_at,
         "last_error": delivery.last_error,
+        "lease_id": delivery.lease_id,
         "results": [
             {"address": r.address, "outcome": r.outcome.value, "code": r.code, "text": r.text}
             for r in delivery.results
@@ -98,9 +101,12 @@ def delivery_from(row: Row) -> Delivery:
         message_id=row["message_id"],
         status=DeliveryStatus(row["status"]),
         queued_at=row["queued_at"],
+        next_attempt_at=row["next_attempt_at"],
         attempts=row["attempts"],
+        last_attempt_at=row["last_attempt_at"],
         sent_at=row["sent_at"],
         last_error=row["last_error"],
+        lease_id=row["lease_id"],
         results=tuple(
             RecipientResult(r["address"], RecipientOutcome(r["outcome"]), r["code"], r["text"])
             for r in row["results"]

@@ -124,9 +124,14 @@ deliveries = Table(
     Column("message_id", String(255), nullable=False, unique=True),
     Column("status", String(16), nullable=False),
     Column("queued_at", UtcDateTime, nullable=False),
+    Column("next_attempt_at", UtcDateTime, nullable=False),
     Column("attempts", Integer, nullable=False),
+    Column("last_attempt_at", UtcDateTime),
     Column("sent_at", UtcDateTime),
     Column("last_error", Text),
     Column("results", Json, nullable=False),
+    Column("lease_id", Uuid),
     Index("ix_deliveries_export", "export_id", "queued_at"),
+    # the dispatchers' claim: QUEUED or SENDING rows, earliest next_attempt_at first
+    Index("ix_deliveries_due", "status", "next_attempt_at"),
 )

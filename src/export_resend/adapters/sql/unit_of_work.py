@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
 from uuid import UUID
@@ -30,7 +30,7 @@ from export_resend.adapters.sql.rows import (
     export_values,
 )
 from export_resend.adapters.sql.schema import deliveries, exports
-from export_resend.domain.delivery import Delivery
+from export_resend.domain.delivery import Delivery, DeliveryStatus
 from export_resend.domain.export import Export, ExportPage, ExportQuery, ExportStatus
 from export_resend.domain.ports import (
     ConcurrentUpdate,
@@ -58,6 +58,25 @@ _DELIVERY = select(deliveries).where(deliveries.c.id == bindparam("match_id"))
 _DELIVERY_EXCLUSIVE = _DELIVERY.with_for_update()
 _ADD_DELIVERY = deliveries.insert()
 _UPDATE_DELIVERY = deliveries.update().where(deliveries.c.id == bindparam("match_id"))
+_DUE_DELIVERIES = (
+    select(deliveries)
+    .where(
+        deliveries.c.status.in_([DeliveryStatus.QUEUED.value, DeliveryStatus.SENDING.value]),
+        deliveries.c.next_attempt_at <= bindparam("now"),
+    )
+    .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
+    .limit(bindparam("limit"))
+)
+_DUE_DELIVERIES_SKIP_LOCKED = _DUE_DELIVERIES.with_for_update(skip_locked=True)
+_CLAIM_DELIVERIES = (
+    deliveries.update()
+    .where(deliveries.c.id.in_(bindparam("ids", expanding=True)))
+    .values(
+        status=DeliveryStatus.SENDING.value,
+        next_attempt_at=bindparam("lease_end"),
+        lease_id=bindparam("lease_id"),
+    )
+)
 _DELIVERIES_OF_EXPORT = (
     select(deliveries)
     .where(deliveries.c.export_id == bindparam("match_id"))
@@ -203,6 +222,22 @@ class SqlAlchemyDeliveryRepository(DeliveryRepository):
             _DELIVERIES_OF_EXPORT, {"match_id": export_id}, writes=False
         )
         return [delivery_from(row) for row in result.mappings()]
+
+    async def claim(
+        self, now: datetime, lease_id: UUID, lease: timedelta, limit: int
+    ) -> Sequence[Delivery]:
+        # SQLite: the IMMEDIATE transaction holds the write lock from the select on, so no
+        # other claim reads these rows before this one commits; PostgreSQL: SKIP LOCKED
+        query = _DUE_DELIVERIES_SKIP_LOCKED if self._transaction.postgresql else _DUE_DELIVERIES
+        result = await self._transaction.execute(query, {"now": now, "limit": limit}, writes=True)
+        claimed = [delivery_from(row).claimed(lease_id, now, lease) for row in result.mappings()]
+        if claimed:
+            await self._transaction.execute(
+                _CLAIM_DELIVERIES,
+                {"ids": [d.id for d in claimed], "lease_end": now + lease, "lease_id": lease_id},
+                writes=True,
+            )
+        return claimed
 
 
 class SqlAlchemyUnitOfWork(UnitOfWork):
