@@ -87,6 +87,23 @@ def test_bad_settings_are_one_line_not_a_traceback(
     assert "mailer" in capsys.readouterr().err
 
 
+def test_a_worker_refuses_settings_it_cannot_work_with(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EXPORT_RESEND_DATABASE_URL", "memory://")
+    assert main(["worker"]) == 2
+    assert capsys.readouterr().err == (
+        "export-resend: a worker needs the database that serve uses: "
+        "set EXPORT_RESEND_DATABASE_URL\n"
+    )
+    monkeypatch.setenv("EXPORT_RESEND_DATABASE_URL", "sqlite+aiosqlite:///w.db")
+    monkeypatch.setenv("EXPORT_RESEND_SMTP_TIMEOUT", "90")
+    assert main(["worker"]) == 2
+    error = capsys.readouterr().err
+    assert "EXPORT_RESEND_DELIVERY_LEASE must be at least twice" in error
+    assert "Traceback" not in error
+
+
 class _Output:
     """Lines a process prints, read in the background so that nothing blocks."""
 

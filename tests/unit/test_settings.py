@@ -72,3 +72,72 @@ def test_a_database_this_version_cannot_use_is_refused_with_a_reason() -> None:
     container = Container(settings=Settings(database_url="mysql+aiomysql://db/x"))
     with pytest.raises(UnsupportedSetting, match="postgresql"):
         container.unit_of_work()
+
+
+def test_the_smtp_relay_and_the_outbox_are_configured_by_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name, value in {
+        "MAILER": "smtp",
+        "SMTP_HOST": "relay.internal",
+        "SMTP_PORT": "465",
+        "SMTP_TLS": "tls",
+        "SMTP_USERNAME": "exports",
+        "SMTP_PASSWORD": "s3cret-relay",
+        "SMTP_TIMEOUT": "10",
+        "DELIVERY_MAX_ATTEMPTS": "5",
+        "DELIVERY_RETRY_FIRST": "10 seconds",
+        "DELIVERY_RETRY_MAX": "10 minutes",
+        "DELIVERY_LEASE": "1 minute",
+        "DISPATCH_CONCURRENCY": "2",
+        "SERVE_DISPATCHER": "false",
+    }.items():
+        monkeypatch.setenv(f"EXPORT_RESEND_{name}", value)
+    settings = Settings()
+    assert (settings.mailer, settings.smtp_host, settings.smtp_port) == (
+        MailerKind.SMTP,
+        "relay.internal",
+        465,
+    )
+    assert settings.smtp_tls == "tls"
+    assert "s3cret-relay" not in repr(settings)
+    policy = settings.retry_policy
+    assert (policy.max_attempts, policy.first_delay, policy.max_delay) == (
+        5,
+        timedelta(seconds=10),
+        timedelta(minutes=10),
+    )
+    assert settings.delivery_lease == timedelta(minutes=1)
+    assert (settings.dispatch_concurrency, settings.serve_dispatcher) == (2, False)
+
+
+def test_the_smtp_defaults_are_the_specifications() -> None:
+    settings = Settings()
+    assert (settings.smtp_host, settings.smtp_port, settings.smtp_tls) == (
+        "localhost",
+        25,
+        "starttls",
+    )
+    assert (settings.smtp_username, settings.smtp_password, settings.smtp_timeout) == (
+        None,
+        None,
+        30.0,
+    )
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"smtp_timeout": 90}, "EXPORT_RESEND_DELIVERY_LEASE must be at least twice"),
+        ({"smtp_username": "exports"}, "set both EXPORT_RESEND_SMTP_USERNAME"),
+        ({"smtp_tls": "opportunistic"}, "smtp_tls"),
+        (
+            {"delivery_retry_first": "2 hours", "delivery_retry_max": "1 hour"},
+            "must not exceed",
+        ),
+        ({"dispatch_concurrency": 0}, "dispatch_concurrency"),
+    ],
+)
+def test_incoherent_delivery_settings_are_refused(values: dict[str, object], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        Settings.model_validate(values)
