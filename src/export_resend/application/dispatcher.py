@@ -86,8 +86,9 @@ class DeliveryDispatcher(DeliveryNotifier):
             return
         self._stopping = True
         self._wake.set()
-        if not self._claiming:  # a claim in progress is let finish, so its rows are sent
-            task.cancel()
+        if self._claiming:  # let a claim in progress finish (within the grace), so its rows
+            await asyncio.wait({task}, timeout=grace)  # are sent or released, not left leased
+        task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
         if not self._sending:
@@ -115,7 +116,6 @@ class DeliveryDispatcher(DeliveryNotifier):
             for email in claimed:
                 task = asyncio.create_task(self._send_one(email))
                 self._sending[task] = email.delivery
-                task.add_done_callback(self._sending.pop)
             if self._stopping or len(claimed) == free:
                 continue
             if not claimed and not self._sending:
@@ -142,4 +142,9 @@ class DeliveryDispatcher(DeliveryNotifier):
         except Exception:  # the row stays SENDING, and is claimed again when its lease ends
             log.exception("delivery %s: unexpected failure while sending", email.delivery.id)
         finally:
+            # leave the places count before waking the loop, which may run before any
+            # done-callback would (Python 3.12+ resumes a waiter sooner)
+            current = asyncio.current_task()
+            if current is not None:
+                self._sending.pop(current, None)
             self._wake.set()

@@ -104,6 +104,10 @@ class SendClaimedEmail:
                 "delivery %s not sent (attempt %d): %s", delivery.id, delivery.attempts + 1, exc
             )
             outcome = delivery.attempt_failed(str(exc), self._clock.now(), self._retry)
+        except Exception as exc:  # a fault of the mailer itself: counted, so that it ends
+            log.exception("delivery %s: the mailer failed", delivery.id)
+            error = f"the mailer failed: {type(exc).__name__}"
+            outcome = delivery.attempt_failed(error, self._clock.now(), self._retry)
         else:
             outcome = delivery.attempted(results, self._clock.now(), self._retry)
         return await self._record(delivery, outcome)

@@ -42,14 +42,29 @@ class RecipientOutcome(StrEnum):
     REFUSED_TRANSIENTLY = "REFUSED_TRANSIENTLY"
 
 
+MAX_TEXT = 500
+"""The longest relay text or error kept on a delivery."""
+
+
+def printable(text: str, limit: int = MAX_TEXT) -> str:
+    """``text`` fit to store and show: valid Unicode (a relay's undecodable bytes become
+    ``?``), no control characters, at most ``limit`` characters."""
+    valid = text.encode("utf-8", "replace").decode("utf-8")
+    return "".join(c if c.isprintable() else " " for c in valid)[:limit]
+
+
 @dataclass(frozen=True, slots=True)
 class RecipientResult:
-    """The relay's answer for one address of the envelope."""
+    """The relay's answer for one address of the envelope (its text made ``printable``)."""
 
     address: str
     outcome: RecipientOutcome
     code: int | None = None
     text: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.text is not None:
+            object.__setattr__(self, "text", printable(self.text))
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +171,8 @@ class Delivery:
     ) -> Delivery:
         """The relay answered for the pending recipients. When none is left pending the
         delivery is SENT (DEAD if nobody at all accepted it); otherwise the addresses
-        refused for now are tried again later, alone."""
+        refused for now are tried again later, alone. When the attempts run out with some
+        addresses still refused for now, it is SENT if anyone accepted it, else DEAD."""
         latest = {r.address.lower(): r for r in (*self.results, *results)}
         merged = tuple(latest[a.lower()] for a in self.recipients.envelope if a.lower() in latest)
         tried = dataclasses.replace(
@@ -188,15 +204,29 @@ class Delivery:
     def dead(self, reason: str, now: datetime) -> Delivery:
         """It will never be sent, for ``reason``."""
         return dataclasses.replace(
-            self, status=DeliveryStatus.DEAD, last_error=reason, next_attempt_at=now, lease_id=None
+            self,
+            status=DeliveryStatus.DEAD,
+            last_error=printable(reason),
+            next_attempt_at=now,
+            lease_id=None,
         )
 
     def _retry(self, error: str, now: datetime, policy: RetryPolicy) -> Delivery:
         if self.attempts >= policy.max_attempts:
-            return self.dead(f"gave up after {self.attempts} attempts: {error}", now)
+            gave_up = f"gave up after {self.attempts} attempts: {error}"
+            if any(r.outcome is RecipientOutcome.ACCEPTED for r in self.results):
+                # some recipients have it: SENT, with the others' last answers kept
+                return dataclasses.replace(
+                    self,
+                    status=DeliveryStatus.SENT,
+                    sent_at=now,
+                    next_attempt_at=now,
+                    last_error=printable(gave_up),
+                )
+            return self.dead(gave_up, now)
         return dataclasses.replace(
             self,
             status=DeliveryStatus.QUEUED,
             next_attempt_at=now + policy.delay(self.attempts),
-            last_error=error,
+            last_error=printable(error),
         )

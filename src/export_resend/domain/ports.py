@@ -136,8 +136,9 @@ class Mailer(Protocol):
     ``send`` returns one result per recipient, in envelope order. A refusal of some or all
     recipients, permanent (5xx) or for now (4xx), is a result, not an exception; a refusal
     of the whole message after the recipients were accepted gives every accepted recipient
-    that refusal. ``send`` raises ``MailerUnavailable`` when the relay could not be reached
-    or the transaction broke off before the relay confirmed it, in which case nothing may be
+    that refusal. ``send`` raises ``MailerUnavailable`` when the relay could not be reached,
+    refused the sender or the login, or the transaction broke off before the relay
+    confirmed it, in which case nothing may be
     assumed delivered (nor undelivered: a retry may deliver a message twice, with the same
     ``Message-ID``). Several ``send`` calls may run at once.
 

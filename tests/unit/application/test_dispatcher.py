@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 
 from export_resend.application.dispatcher import DeliveryDispatcher
+from export_resend.application.outbox import ClaimedEmail
 from export_resend.application.resend_export_email import ResendExportEmailCommand
 from export_resend.domain.delivery import (
     Delivery,
@@ -203,3 +204,31 @@ async def test_a_failure_to_claim_is_logged_and_claiming_goes_on(
     await dispatcher.stop()
     assert "claiming due deliveries failed" in caplog.text
     assert world.store.deliveries[delivery.id].status is DeliveryStatus.SENT
+
+
+async def test_stop_during_a_claim_sends_or_gives_back_what_that_claim_took() -> None:
+    world, _ = _gated_world()
+    delivery = await _queue(world)
+    claim = world.container.claim_due_emails()
+    claimed_rows, proceed = asyncio.Event(), asyncio.Event()
+
+    async def slow_claim(limit: int) -> list[ClaimedEmail]:
+        claimed = await claim(limit)  # the rows are leased now
+        claimed_rows.set()
+        await proceed.wait()
+        return claimed
+
+    dispatcher = DeliveryDispatcher(
+        claim=slow_claim,  # type: ignore[arg-type]
+        send=world.container.send_claimed_email(),
+        release=world.container.release_claimed_emails(),
+    )
+    dispatcher.start()
+    await claimed_rows.wait()
+    assert world.store.deliveries[delivery.id].status is DeliveryStatus.SENDING
+    stopping = asyncio.create_task(dispatcher.stop(grace=0.05))
+    await asyncio.sleep(0.01)
+    proceed.set()
+    await stopping
+    stored = world.store.deliveries[delivery.id]
+    assert (stored.status, stored.attempts, stored.lease_id) == (DeliveryStatus.QUEUED, 0, None)

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from dependency_injector import providers
 
+from export_resend.adapters.memory import InMemoryMailer
 from export_resend.application.outbox import ClaimedEmail
 from export_resend.domain.delivery import (
     Delivery,
@@ -15,6 +16,7 @@ from export_resend.domain.delivery import (
     RecipientResult,
 )
 from export_resend.domain.export import Export
+from export_resend.domain.ports import OutgoingEmail
 from export_resend.domain.recipients import Recipients
 from tests.conftest import World, make_world
 from tests.factories import NOW, TTL, caller, export
@@ -177,3 +179,18 @@ async def test_a_release_gives_back_what_is_still_held(world: World) -> None:
         NOW + timedelta(seconds=5),
     )
     assert world.store.deliveries[second.id].status is DeliveryStatus.DEAD
+
+
+async def test_a_mailer_that_crashes_counts_an_attempt_so_that_it_ends() -> None:
+    world = make_world(delivery_max_attempts=1)
+    delivery = await _queued(world, export(OLIVIA))
+
+    class Crashing(InMemoryMailer):
+        async def send(self, email: OutgoingEmail) -> list[RecipientResult]:
+            raise KeyError("a bug in the mailer")
+
+    world.container.mailer.override(Crashing())
+    [outcome] = await _deliver_due(world)
+    assert (outcome.status, outcome.attempts) == (DeliveryStatus.DEAD, 1)
+    assert outcome.last_error == "gave up after 1 attempts: the mailer failed: KeyError"
+    assert world.store.deliveries[delivery.id] == outcome

@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from export_resend.domain.delivery import (
+    MAX_TEXT,
     Delivery,
     DeliveryKind,
     DeliveryStatus,
@@ -178,3 +179,23 @@ def test_settled_addresses_are_never_tried_again_and_each_has_one_result(
         assert delivery.pending_recipients()
     else:
         assert delivery.pending_recipients() == ()
+
+
+def test_out_of_attempts_with_someone_served_is_sent_with_the_others_last_answer() -> None:
+    policy = RetryPolicy(max_attempts=2, jitter=lambda: 1.0)
+    first = claimed(queued(CC1)).attempted([accepted(TO), refused(CC1, 450)], NOW, policy)
+    last = claimed_when_due(first).attempted([refused(CC1, 451)], first.next_attempt_at, policy)
+    assert last.status is DeliveryStatus.SENT
+    assert last.results == (accepted(TO), refused(CC1, 451))
+    assert last.last_error == "gave up after 2 attempts: refused for now: 451 no"
+
+
+def test_a_relays_text_is_stored_printable_and_bounded() -> None:
+    undecodable = "550 caf\udce9 \x00gone\r\n" + "x" * 1000
+    result = RecipientResult(CC1, RecipientOutcome.REFUSED_PERMANENTLY, 550, undecodable)
+    assert result.text is not None
+    assert result.text.startswith("550 caf?  gone  x")
+    assert len(result.text) == MAX_TEXT
+    result.text.encode("utf-8")  # storable anywhere
+    dead = queued().dead("broke: \udcff\n", NOW)
+    assert dead.last_error == "broke: ? "

@@ -187,7 +187,12 @@ class SmtpMailer(Mailer):
         except SMTPSenderRefused as exc:
             if reused and exc.code == _SERVICE_NOT_AVAILABLE:
                 raise _Stale from exc
-            return [_result(address, exc.code, exc.message) for address in email.recipients]
+            # a refusal of the sender (530 auth required, a policy block) says nothing about
+            # the recipients: the message waits for the relay, as for an outage
+            await _reset(smtp)
+            raise MailerUnavailable(
+                f"the SMTP relay {self._where} refused the sender ({exc.code} {exc.message})"
+            ) from exc
         except ConnectionError as exc:
             if reused:
                 raise _Stale from exc
