@@ -132,6 +132,15 @@ deliveries = Table(
     Column("results", Json, nullable=False),
     Column("lease_id", Uuid),
     Index("ix_deliveries_export", "export_id", "queued_at"),
-    # the dispatchers' claim: QUEUED or SENDING rows, earliest next_attempt_at first
-    Index("ix_deliveries_due", "status", "next_attempt_at"),
+)
+
+# the dispatchers' claim reads waiting rows only, earliest next_attempt_at first, in index
+# order: a partial index stays as small as the queue, however many rows were ever sent
+_WAITING = deliveries.c.status.in_(["QUEUED", "SENDING"])
+Index(
+    "ix_deliveries_due",
+    deliveries.c.next_attempt_at,
+    deliveries.c.id,
+    postgresql_where=_WAITING,
+    sqlite_where=_WAITING,
 )

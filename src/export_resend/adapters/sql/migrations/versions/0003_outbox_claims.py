@@ -26,7 +26,14 @@ def upgrade() -> None:
     op.execute("UPDATE deliveries SET next_attempt_at = queued_at")
     with op.batch_alter_table("deliveries") as batch:
         batch.alter_column("next_attempt_at", existing_type=MOMENT, nullable=False)
-    op.create_index("ix_deliveries_due", "deliveries", ["status", "next_attempt_at"])
+    waiting = sa.text("status IN ('QUEUED', 'SENDING')")
+    op.create_index(
+        "ix_deliveries_due",
+        "deliveries",
+        ["next_attempt_at", "id"],
+        postgresql_where=waiting,
+        sqlite_where=waiting,
+    )
 
 
 def downgrade() -> None:
