@@ -44,12 +44,12 @@ class ClaimDueEmails:
     def __init__(self, *, unit_of_work: UnitOfWorkFactory, clock: Clock, lease: timedelta) -> None:
         self._unit_of_work = unit_of_work
         self._clock = clock
-        self.lease = lease
+        self._lease = lease
 
     async def __call__(self, limit: int) -> list[ClaimedEmail]:
         now = self._clock.now()
         async with self._unit_of_work() as uow:
-            deliveries = await uow.deliveries.claim(now, uuid4(), self.lease, limit)
+            deliveries = await uow.deliveries.claim(now, uuid4(), self._lease, limit)
             exports: dict[UUID, Export | None] = {}
             for delivery in deliveries:
                 if delivery.export_id not in exports:
