@@ -11,7 +11,12 @@ from uuid import UUID, uuid4
 import pytest
 from dependency_injector import providers
 
-from export_resend.adapters.memory import InMemoryApiKeyStore, InMemoryMailer, InMemoryStore
+from export_resend.adapters.memory import (
+    InMemoryApiKeyStore,
+    InMemoryFileStore,
+    InMemoryMailer,
+    InMemoryStore,
+)
 from export_resend.adapters.sql import Database
 from export_resend.application.authenticate_caller import hash_api_key
 from export_resend.container import Container
@@ -44,6 +49,7 @@ class World:
     store: InMemoryStore
     mailer: InMemoryMailer
     api_keys: InMemoryApiKeyStore
+    files: InMemoryFileStore
     keys: dict[str, str] = field(default_factory=dict)
 
     async def add_export(self, export: Export) -> Export:
@@ -78,7 +84,9 @@ def make_world(**settings: object) -> World:
     assert isinstance(mailer, InMemoryMailer)
     api_keys = container.stored_api_keys()
     assert isinstance(api_keys, InMemoryApiKeyStore)
-    return World(container, clock, container.memory_store(), mailer, api_keys)
+    files = container.file_store()
+    assert isinstance(files, InMemoryFileStore)
+    return World(container, clock, container.memory_store(), mailer, api_keys, files)
 
 
 @pytest.fixture

@@ -32,7 +32,9 @@ def caller(
     client_type: ClientType = ClientType.OPERATOR,
     email: str | None = None,
 ) -> Caller:
-    return Caller(user_id, email or f"{user_id}@{tenant_id}.example.com", tenant_id, client_type)
+    supplier = f"supplier-{user_id}" if client_type is ClientType.SUPPLIER else None
+    address = email or f"{user_id}@{tenant_id}.example.com"
+    return Caller(user_id, address, tenant_id, client_type, supplier)
 
 
 def export(

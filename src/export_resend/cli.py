@@ -76,6 +76,12 @@ def demo_text(data: DemoData, base_url: str) -> str:
     ]
     new_cc = '{"cc":["ceo@demo.example.com"]}'
     bad_cc = '{"cc":["Boss <boss@example.com>"]}'
+    olivia = data.user("olivia")
+    request = (
+        f"curl -i -X POST {base_url}/v1/payments/funding-transfers/export "
+        f"-H 'dj-client: OPERATOR' -H 'dj-api-key: {olivia.api_key}' "
+        """-H 'content-type: application/json' -d '{"cc":["finance@demo.example.com"]}'"""
+    )
     lines += [
         "Try:",
         f"  200 resend, new CC:    {curl('olivia', 'olivia-ready-cc', new_cc)}",
@@ -83,6 +89,8 @@ def demo_text(data: DemoData, base_url: str) -> str:
         f"  404 other tenant:      {curl('otto', 'olivia-ready')}",
         f"  409 not READY:         {curl('olivia', 'olivia-pending')}",
         f"  400 bad CC:            {curl('olivia', 'olivia-ready', bad_cc)}",
+        "And a new export, generated and emailed within seconds:",
+        f"  202 request an export: {request}",
     ]
     return "\n".join(lines)
 
@@ -118,8 +126,10 @@ async def _work(settings: Settings) -> None:
         loop.add_signal_handler(signum, stopping.set)
     try:
         await container.dispatcher_running.init()  # type: ignore[misc]
+        await container.generator_running.init()  # type: ignore[misc]
         logging.getLogger("export_resend.worker").info(
-            "dispatching from %s; SIGTERM or Ctrl-C stops", _shown(settings)
+            "sending emails and generating exports from %s; SIGTERM or Ctrl-C stops",
+            _shown(settings),
         )
         await stopping.wait()
     finally:
@@ -164,7 +174,10 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--demo", action="store_true", help="seed the demo data and print it (never in production)"
     )
-    commands.add_parser("worker", help="run a dispatcher only, beside serve, on the same database")
+    commands.add_parser(
+        "worker",
+        help="run a dispatcher and generator only, beside serve, on the same database",
+    )
     demo = commands.add_parser("demo", help="seed the demo data and print keys and curl commands")
     demo.add_argument("--json", action="store_true", help="print one JSON object instead")
     db = commands.add_parser("db", help="the database schema")

@@ -14,8 +14,11 @@ from dependency_injector import containers, providers
 from export_resend.adapters.caching import CachingApiKeyStore
 from export_resend.adapters.clock import SystemClock
 from export_resend.adapters.console import ConsoleMailer
+from export_resend.adapters.demo import DemoRowSource
+from export_resend.adapters.files import LocalFileStore
 from export_resend.adapters.memory import (
     InMemoryApiKeyStore,
+    InMemoryFileStore,
     InMemoryMailer,
     InMemoryStore,
     InMemoryUnitOfWork,
@@ -24,16 +27,26 @@ from export_resend.adapters.smtp import SmtpMailer
 from export_resend.adapters.sql import Database, SqlAlchemyApiKeyStore
 from export_resend.adapters.sql.database import HEAD_REVISION
 from export_resend.application.authenticate_caller import AuthenticateCaller
-from export_resend.application.dispatcher import DeliveryDispatcher
+from export_resend.application.dispatcher import DeliveryDispatcher, ExportGenerator
+from export_resend.application.download_export import DownloadExport
+from export_resend.application.expiry import ExpireExports, ExpirySweeper
+from export_resend.application.generation import (
+    ClaimPendingExports,
+    ExportFileWriter,
+    GenerateClaimedExport,
+    ReleaseClaimedExports,
+)
 from export_resend.application.get_export import GetExport
 from export_resend.application.links import DownloadLinks
 from export_resend.application.list_export_emails import ListExportEmails
+from export_resend.application.list_exports import ListExports
 from export_resend.application.message import ExportEmailComposer, default_templates
 from export_resend.application.outbox import (
     ClaimDueEmails,
     ReleaseClaimedEmails,
     SendClaimedEmail,
 )
+from export_resend.application.request_export import RequestExport
 from export_resend.application.resend_export_email import ResendExportEmail
 from export_resend.application.seed_demo import SeedDemo
 from export_resend.domain.ports import Mailer, UnitOfWork
@@ -157,6 +170,30 @@ async def running(
             await mailer.close()
 
 
+async def generating(
+    generator: ExportGenerator,
+    sweeper: ExpirySweeper,
+    database: Database | None,
+    *,
+    enabled: bool = True,
+) -> AsyncIterator[ExportGenerator]:
+    """The export generator and the expiry sweep, running from start-up to shut-down (once
+    ``database`` is open). Not started at all unless ``enabled``."""
+    del database  # asked for so that the schema is ready before the first claim
+    if not enabled:
+        yield generator
+        return
+    generator.start()
+    sweeper.start()
+    try:
+        yield generator
+    finally:
+        try:
+            await sweeper.stop()
+        finally:
+            await generator.stop()
+
+
 class Container(containers.DeclarativeContainer):
     """Adapters chosen from ``settings``; use cases built on them. Nothing runs at import."""
 
@@ -198,6 +235,16 @@ class Container(containers.DeclarativeContainer):
         smtp=providers.Singleton(smtp_mailer, settings),
         memory=providers.Singleton(InMemoryMailer),
     )
+
+    file_store = providers.Selector(
+        storage,
+        memory=providers.Singleton(InMemoryFileStore),
+        sql=providers.Singleton(LocalFileStore, settings.provided.files_dir),
+    )
+    row_source = providers.Singleton(
+        DemoRowSource, rows=settings.provided.demo_rows, seed=settings.provided.demo_seed
+    )
+    """Where export rows come from: a host service overrides this with its own source."""
 
     links = providers.Singleton(
         DownloadLinks,
@@ -241,6 +288,53 @@ class Container(containers.DeclarativeContainer):
     )
     """The dispatcher, if ``serve_dispatcher`` (the ``worker`` command always sets it)."""
 
+    claim_pending_exports = providers.Singleton(
+        ClaimPendingExports,
+        unit_of_work=unit_of_work.provider,
+        clock=clock,
+        lease=settings.provided.generation_lease,
+    )
+    export_file_writer = providers.Singleton(ExportFileWriter, rows=row_source, files=file_store)
+    generate_claimed_export = providers.Singleton(
+        GenerateClaimedExport,
+        unit_of_work=unit_of_work.provider,
+        writer=export_file_writer,
+        files=file_store,
+        clock=clock,
+        notifier=dispatcher,
+        link_ttl=settings.provided.link_ttl,
+        lease=settings.provided.generation_lease,
+        max_attempts=settings.provided.generation_max_attempts,
+        message_id_domain=settings.provided.mail_domain,
+    )
+    release_claimed_exports = providers.Singleton(
+        ReleaseClaimedExports, unit_of_work=unit_of_work.provider, clock=clock
+    )
+    generator = providers.Singleton(
+        ExportGenerator,
+        claim=claim_pending_exports,
+        generate=generate_claimed_export,
+        release=release_claimed_exports,
+        concurrency=settings.provided.generation_concurrency,
+        poll_interval=settings.provided.dispatch_poll_interval,
+    )
+    expire_exports = providers.Singleton(
+        ExpireExports, unit_of_work=unit_of_work.provider, files=file_store, clock=clock
+    )
+    expiry_sweeper = providers.Singleton(
+        ExpirySweeper,
+        expire_exports,
+        interval=settings.provided.expiry_sweep_interval.provided.total_seconds.call(),
+    )
+    generator_running = providers.Resource(
+        generating,
+        generator,
+        expiry_sweeper,
+        database_opened,
+        enabled=settings.provided.serve_dispatcher,
+    )
+    """The generator and the expiry sweep, if ``serve_dispatcher``."""
+
     authenticate_caller = providers.Singleton(AuthenticateCaller, api_keys=api_keys)
     resend_export_email = providers.Singleton(
         ResendExportEmail,
@@ -251,10 +345,22 @@ class Container(containers.DeclarativeContainer):
     )
     get_export = providers.Singleton(GetExport, unit_of_work=unit_of_work.provider, clock=clock)
     list_export_emails = providers.Singleton(ListExportEmails, unit_of_work=unit_of_work.provider)
+    request_export = providers.Singleton(
+        RequestExport, unit_of_work=unit_of_work.provider, clock=clock, notifier=generator
+    )
+    list_exports = providers.Singleton(ListExports, unit_of_work=unit_of_work.provider, clock=clock)
+    download_export = providers.Singleton(
+        DownloadExport,
+        unit_of_work=unit_of_work.provider,
+        files=file_store,
+        links=links,
+        clock=clock,
+    )
     seed_demo = providers.Singleton(
         SeedDemo,
         unit_of_work=unit_of_work.provider,
         api_keys=api_keys,
         clock=clock,
         link_ttl=settings.provided.link_ttl,
+        writer=export_file_writer,
     )

@@ -25,5 +25,8 @@ def create_app(
         resend_export_email=container.resend_export_email(),
         get_export=container.get_export(),
         list_export_emails=container.list_export_emails(),
+        request_export=container.request_export(),
+        list_exports=container.list_exports(),
+        download_export=container.download_export(),
         lifespan=Lifespan(container),
     )

@@ -6,6 +6,7 @@ import re
 from datetime import timedelta
 from email.utils import parseaddr
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any, Self
 
 from pydantic import (
@@ -87,7 +88,18 @@ class Settings(BaseSettings):
     dispatch_concurrency: Annotated[int, Field(ge=1, le=64)] = 4
     dispatch_poll_interval: Annotated[float, Field(gt=0, le=3600)] = 1.0
     serve_dispatcher: bool = True
-    """Whether ``serve`` runs a dispatcher in its own process (``worker`` always does)."""
+    """Whether ``serve`` runs a dispatcher, a generator and the expiry sweep in its own
+    process (``worker`` always does)."""
+
+    files_dir: Path = Path("export-files")
+    """Where the local file store keeps CSV files (relative to the working directory)."""
+    generation_concurrency: Annotated[int, Field(ge=1, le=64)] = 1
+    generation_lease: Duration = timedelta(minutes=5)
+    generation_max_attempts: Annotated[int, Field(ge=1, le=100)] = 3
+    expiry_sweep_interval: Duration = timedelta(minutes=1)
+    demo_rows: Annotated[int, Field(ge=0, le=100_000_000)] = 1000
+    """How many rows the bundled demo source generates per export (before filters)."""
+    demo_seed: int = 0
 
     @model_validator(mode="after")
     def _coherent(self) -> Self:

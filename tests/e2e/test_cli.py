@@ -222,8 +222,9 @@ def test_serve_answers_the_printed_walkthrough_in_order(served: tuple[_Output, s
         for line in printed.splitlines()
         if line.startswith("  ") and "curl " in line
     ]
-    assert len(commands) == 5
+    assert len(commands) == 6
     assert all(c.startswith(f"curl -i -X POST {base_url}/") for c in commands)
+    commands = commands[:5]  # the sixth requests an export: see the test below
     responses = [_replay(command) for command in commands]
     assert [r.status_code for r in responses] == [200, 403, 404, 409, 400]
     assert [r.json().get("code") for r in responses[1:]] == [
@@ -239,3 +240,37 @@ def test_serve_answers_the_printed_walkthrough_in_order(served: tuple[_Output, s
     assert message["To"] == recipients["to"]
     assert message["Cc"] == ", ".join(recipients["cc"])
     assert f"{base_url}/v1/exports/" in text
+
+
+def test_a_requested_export_is_generated_emailed_downloadable_and_resent(
+    served: tuple[_Output, str],
+) -> None:
+    output, base_url = served
+    printed = "".join(output.lines)
+    [command] = [
+        line.split(":", 1)[1].strip() for line in printed.splitlines() if "202 request" in line
+    ]
+    olivia = {
+        "dj-client": "OPERATOR",
+        "dj-api-key": command.split("dj-api-key: ")[1].split("'")[0],
+    }
+    requested = _replay(command)
+    assert requested.status_code == 202, requested.text
+    location = base_url + requested.headers["Location"]
+
+    shown = output.until("----- end of email -----")
+    email = shown.split("----- email from ")[-1]
+    link = email.split(f"{base_url}/v1/exports/", 1)[1].split()[0]
+    assert link.startswith(requested.json()["exportId"])
+    assert httpx.get(location, headers=olivia, timeout=10).json()["status"] == "READY"
+    download = httpx.get(f"{base_url}/v1/exports/{link}", timeout=10)
+    assert download.status_code == 200
+    assert download.headers["content-type"] == "text/csv; charset=utf-8"
+    lines = download.text.split("\n")
+    assert lines[0].startswith("transferId;createdAt;status;amount;")
+    assert len(lines) == 1000 + 2  # the header, the demo's 1000 rows, and the final newline
+
+    resent = httpx.post(f"{location}/resend-email", headers=olivia, timeout=10)
+    assert resent.status_code == 200
+    emails = httpx.get(f"{location}/emails", headers=olivia, timeout=10).json()["emails"]
+    assert [e["kind"] for e in emails] == ["INITIAL", "RESEND"]

@@ -16,7 +16,15 @@ from export_resend.adapters.sql.database import HEAD_REVISION, alembic_config
 from export_resend.adapters.sql.schema import metadata
 from tests.postgres import scratch_database
 
-TABLES = {"alembic_version", "api_keys", "deliveries", "exports", "tenants", "users"}
+TABLES = {
+    "generation_jobs",
+    "alembic_version",
+    "api_keys",
+    "deliveries",
+    "exports",
+    "tenants",
+    "users",
+}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -15,7 +15,7 @@ from export_resend.domain.delivery import Delivery, DeliveryKind
 from export_resend.domain.errors import ExportNotFound
 from export_resend.domain.export import Export
 from export_resend.domain.ports import Clock, DeliveryNotifier, UnitOfWorkFactory
-from export_resend.domain.recipients import CcRemoval, CcWarning, Recipients
+from export_resend.domain.recipients import CcRemoval, CcWarning, NormalizedCc, Recipients
 
 _WARNING_TEXT = {
     CcRemoval.DUPLICATE: "{address} appears earlier in the list; sent once",
@@ -57,6 +57,11 @@ def _warning(field: str, warning: CcWarning) -> FieldIssue:
     return FieldIssue(warning.reason.value, f"{field}[{warning.index}]", text)
 
 
+def cc_warnings(field: str, cc: NormalizedCc) -> tuple[FieldIssue, ...]:
+    """One warning per CC address dropped, naming it at its index in ``field``."""
+    return tuple(_warning(field, w) for w in cc.warnings)
+
+
 class ResendExportEmail:
     """Queue the email again, for the owner of a READY export, in one transaction.
 
@@ -93,5 +98,5 @@ class ResendExportEmail:
             await uow.commit()
         self._notifier.delivery_queued(delivery.id)
         field = "cc" if command.cc is not None else "originalCc"
-        warnings = tuple(_warning(field, w) for w in plan.cc.warnings)
+        warnings = cc_warnings(field, plan.cc)
         return ResendReceipt(export, plan.recipients, delivery, warnings)

@@ -9,6 +9,7 @@ from datetime import timedelta
 from uuid import UUID, uuid5
 
 from export_resend.application.authenticate_caller import hash_api_key
+from export_resend.application.generation import ExportFileWriter
 from export_resend.domain.caller import Caller, ClientType
 from export_resend.domain.export import Export, ExportFile, ExportStatus, ExportType
 from export_resend.domain.ports import ApiKeyStore, Clock, DuplicateId, UnitOfWorkFactory
@@ -98,7 +99,9 @@ class SeedDemo:
         api_keys: ApiKeyStore,
         clock: Clock,
         link_ttl: timedelta,
+        writer: ExportFileWriter,
     ) -> None:
+        self._writer = writer
         self._unit_of_work = unit_of_work
         self._api_keys = api_keys
         self._clock = clock
@@ -117,13 +120,15 @@ class SeedDemo:
                 export_id = uuid5(_NAMESPACE, name)
                 export = await uow.exports.get(export_id, lock=True)
                 if export is None:
-                    export = self._export(export_id, users[owner].caller, export_type, status, cc)
+                    export = await self._export(
+                        export_id, users[owner].caller, export_type, status, cc
+                    )
                     await uow.exports.add(export)
                 exports.append(DemoExport(name, owner, export))
             await uow.commit()
         return DemoData(USERS, tuple(exports))
 
-    def _export(
+    async def _export(
         self,
         export_id: UUID,
         owner: Caller,
@@ -142,16 +147,15 @@ class SeedDemo:
             status=ExportStatus.PENDING,
             requested_at=now - age,
             cc=cc,
+            supplier_scope=owner.supplier_id if owner.client_type is ClientType.SUPPLIER else None,
         )
         if status is ExportStatus.PENDING:
             return pending
         if status is ExportStatus.FAILED:
             return pending.mark_failed("the demo row source was unavailable")
-        content = f"demo export {export_id}".encode()
-        file = ExportFile(
-            f"demo/{export_id}.csv", 48_213, 1_024, hashlib.sha256(content).hexdigest()
-        )
         ready_at = now - age + timedelta(minutes=2)
-        if status is ExportStatus.EXPIRED:
-            return pending.mark_ready(file, ready_at, timedelta(days=7)).expire(now)
+        if status is ExportStatus.EXPIRED:  # its file is long gone
+            gone = ExportFile(f"demo-{export_id}.csv", 0, 0, hashlib.sha256().hexdigest())
+            return pending.mark_ready(gone, ready_at, timedelta(days=7)).expire(now)
+        file = await self._writer(pending, f"demo-{export_id}.csv")
         return pending.mark_ready(file, ready_at, self._link_ttl)

@@ -15,6 +15,7 @@ _CODES = {
     "string_too_long": FieldErrorCode.SIZE_LIMIT_EXCEEDED,
     "enum": FieldErrorCode.NOT_IN_ENUM,
     "literal_error": FieldErrorCode.NOT_IN_ENUM,
+    "less_than_equal": FieldErrorCode.SIZE_LIMIT_EXCEEDED,
 }
 
 ModelT = TypeVar("ModelT", bound=BaseModel)

@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING
 from uuid import UUID
 
 if TYPE_CHECKING:
-    from export_resend.domain.export import ExportStatus
+    from export_resend.domain.caller import ClientType
+    from export_resend.domain.export import ExportStatus, ExportType
 
 
 class DomainError(Exception):
@@ -36,6 +37,23 @@ class ExportNotReady(DomainError):
         super().__init__(f"export {export_id} is {status.value}, not READY")
         self.export_id = export_id
         self.status = status
+
+
+class ExportExpired(DomainError):
+    """The export's download period is over: its file is gone for good."""
+
+    def __init__(self, export_id: UUID) -> None:
+        super().__init__(f"export {export_id} has expired")
+        self.export_id = export_id
+
+
+class ExportTypeNotAllowed(DomainError):
+    """This kind of client may not request this type of export."""
+
+    def __init__(self, client_type: ClientType, export_type: ExportType) -> None:
+        super().__init__(f"a {client_type.value} client may not request {export_type.label}")
+        self.client_type = client_type
+        self.export_type = export_type
 
 
 class InvalidTransition(DomainError):

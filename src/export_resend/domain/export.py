@@ -9,11 +9,13 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from uuid import UUID
 
-from export_resend.domain.caller import Caller
+from export_resend.domain.caller import Caller, ClientType
 from export_resend.domain.errors import (
+    ExportExpired,
     ExportForbidden,
     ExportNotFound,
     ExportNotReady,
+    ExportTypeNotAllowed,
     InvalidTransition,
 )
 from export_resend.domain.recipients import (
@@ -22,6 +24,12 @@ from export_resend.domain.recipients import (
     Recipients,
     check_bare_address,
     normalize_cc,
+)
+from export_resend.domain.records import (
+    ExportFilters,
+    ExportScope,
+    FundingTransferFilters,
+    TransactionEventFilters,
 )
 
 
@@ -37,6 +45,21 @@ class ExportType(StrEnum):
     def label(self) -> str:
         """The type as people read it: "supplier payouts"."""
         return self.value.replace("_", " ").lower()
+
+
+REQUESTABLE_TYPES: dict[ClientType, frozenset[ExportType]] = {
+    ClientType.OPERATOR: frozenset(ExportType),
+    ClientType.SUPPLIER: frozenset({ExportType.TRANSACTION_EVENTS, ExportType.FUNDING_TRANSFERS}),
+    ClientType.ACCOUNT: frozenset(),
+}
+"""Which export types each kind of client may request."""
+
+_FILTERS_OF: dict[ExportType, type[ExportFilters] | None] = {
+    ExportType.TRANSACTION_EVENTS: TransactionEventFilters,
+    ExportType.SUPPLIER_PAYOUTS: None,
+    ExportType.FUNDING_TRANSFERS: FundingTransferFilters,
+    ExportType.MARKETPLACE_PAYOUTS: None,
+}
 
 
 class ExportStatus(StrEnum):
@@ -82,7 +105,9 @@ class Export:
     """One requested export. Methods state the rules; none of them does I/O.
 
     ``cc`` is the CC list given when the export was requested; ``owner_email`` is the
-    owner's address at that time. All timestamps are timezone-aware UTC.
+    owner's address at that time. ``filters`` (of the export type's kind, or ``None``
+    for "everything") and ``supplier_scope`` (set when a supplier requested it: only its
+    own data) say what the file holds. All timestamps are timezone-aware UTC.
     """
 
     id: UUID
@@ -97,6 +122,8 @@ class Export:
     expires_at: datetime | None = None
     file: ExportFile | None = None
     failure_reason: str | None = None
+    filters: ExportFilters | None = None
+    supplier_scope: str | None = None
     version: int = 0
     """How many times the stored export was updated; repositories refuse lost updates by it."""
 
@@ -110,6 +137,65 @@ class Export:
             check_bare_address(address)
         if self.status is ExportStatus.READY and (self.expires_at is None or self.file is None):
             raise ValueError("a READY export has a file and an expiry")
+        kind = _FILTERS_OF[self.type]
+        if self.filters is not None and (kind is None or not isinstance(self.filters, kind)):
+            raise ValueError(f"{type(self.filters).__name__} do not apply to {self.type.value}")
+
+    @classmethod
+    def request(
+        cls,
+        *,
+        export_id: UUID,
+        caller: Caller,
+        export_type: ExportType,
+        cc: Sequence[str],
+        filters: ExportFilters | None,
+        now: datetime,
+    ) -> tuple[Export, NormalizedCc]:
+        """A PENDING export of ``export_type`` for ``caller``, who must be allowed to request
+        it; the CC list normalised against the caller's address (what was dropped, and why).
+
+        A supplier's export is scoped to its own data, so its ``supplier_ids`` filter is
+        ignored.
+        """
+        cls.check_requestable(caller, export_type)
+        scoped = caller.client_type is ClientType.SUPPLIER
+        if scoped and isinstance(filters, FundingTransferFilters):
+            filters = dataclasses.replace(filters, supplier_ids=frozenset())
+        normalized = normalize_cc(caller.email, cc)
+        export = cls(
+            id=export_id,
+            tenant_id=caller.tenant_id,
+            type=export_type,
+            owner_id=caller.user_id,
+            owner_email=caller.email,
+            status=ExportStatus.PENDING,
+            requested_at=now,
+            cc=normalized.cc,
+            filters=filters,
+            supplier_scope=caller.supplier_id if scoped else None,
+        )
+        return export, normalized
+
+    @staticmethod
+    def check_requestable(caller: Caller, export_type: ExportType) -> None:
+        """Raise ``ExportTypeNotAllowed`` unless the caller's kind of client may request
+        ``export_type`` (a supplier also needs its supplier id, to scope the export)."""
+        allowed = REQUESTABLE_TYPES[caller.client_type]
+        unscoped = caller.client_type is ClientType.SUPPLIER and not caller.supplier_id
+        if export_type not in allowed or unscoped:
+            raise ExportTypeNotAllowed(caller.client_type, export_type)
+
+    @property
+    def scope(self) -> ExportScope:
+        """Whose data the file may hold."""
+        return ExportScope(self.tenant_id, self.supplier_scope)
+
+    @property
+    def recipients(self) -> Recipients:
+        """Who the first email goes to: the owner as they were at request time, and the CC
+        list given then."""
+        return Recipients(self.owner_email, self.cc)
 
     def effective_status(self, now: datetime) -> ExportStatus:
         """The status every rule and every read uses: READY from ``expires_at`` on is EXPIRED."""
@@ -140,6 +226,18 @@ class Export:
             raise ExportNotReady(self.id, status)
         normalized = normalize_cc(caller.email, self.cc if cc is None else cc)
         return ResendPlan(Recipients(caller.email, normalized.cc), normalized)
+
+    def check_downloadable(self, now: datetime) -> ExportFile:
+        """The file, while the export is READY; ``ExportExpired`` once its period is over.
+
+        Anything else (PENDING, FAILED: no link was ever issued) is ``ExportNotFound``.
+        """
+        status = self.effective_status(now)
+        if status is ExportStatus.EXPIRED:
+            raise ExportExpired(self.id)
+        if status is not ExportStatus.READY or self.file is None:
+            raise ExportNotFound(self.id)
+        return self.file
 
     def mark_ready(self, file: ExportFile, now: datetime, ttl: timedelta) -> Export:
         """The file is stored: downloadable until ``now + ttl``."""

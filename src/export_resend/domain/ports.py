@@ -7,7 +7,9 @@ be held to the same contract as ours.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -18,6 +20,16 @@ from uuid import UUID
 from export_resend.domain.caller import Caller
 from export_resend.domain.delivery import Delivery, RecipientResult
 from export_resend.domain.export import Export, ExportPage, ExportQuery
+from export_resend.domain.generation import GenerationJob
+from export_resend.domain.records import (
+    ExportScope,
+    FundingTransfer,
+    FundingTransferFilters,
+    MarketplacePayout,
+    SupplierPayout,
+    TransactionEvent,
+    TransactionEventFilters,
+)
 
 
 class DuplicateId(Exception):
@@ -30,6 +42,10 @@ class UnknownId(Exception):
 
 class ConcurrentUpdate(Exception):
     """``update`` was given an export whose stored version has moved on since it was read."""
+
+
+class FileMissing(Exception):
+    """``FileStore.open`` was given a key under which nothing is stored."""
 
 
 class MailerUnavailable(Exception):
@@ -48,6 +64,9 @@ class ExportRepository(Protocol):
     ``ConcurrentUpdate`` when the stored version differs.
     ``list`` returns one page of ``query`` by effective status at ``now``, newest
     ``requested_at`` first and then highest id, with the total count of matches.
+    ``expired`` returns up to ``limit`` exports whose stored status is READY and whose
+    ``expires_at`` is at or before ``now`` (those a sweep must record as EXPIRED),
+    earliest ``expires_at`` first (ties by id).
     What is written is visible in the same unit of work at once, and to other units of work
     only after commit.
     """
@@ -59,6 +78,8 @@ class ExportRepository(Protocol):
     async def update(self, export: Export) -> Export: ...
 
     async def list(self, query: ExportQuery, now: datetime) -> ExportPage: ...
+
+    async def expired(self, now: datetime, limit: int) -> Sequence[Export]: ...
 
 
 class DeliveryRepository(Protocol):
@@ -91,6 +112,35 @@ class DeliveryRepository(Protocol):
     ) -> Sequence[Delivery]: ...
 
 
+class GenerationJobRepository(Protocol):
+    """The queue of exports to generate: one job per PENDING export, inside one unit of work.
+
+    ``get`` returns ``None`` for an unknown export id; with ``lock=True`` it holds an
+    exclusive lock on the job until the unit of work ends. ``add`` raises ``DuplicateId``
+    for an export that already has a job; ``update`` replaces a stored job and raises
+    ``UnknownId`` for an unknown one; ``remove`` deletes a job (an unknown one is no
+    error: the work is done either way).
+
+    ``claim`` takes up to ``limit`` jobs due at ``now`` (``GenerationJob.is_due``),
+    earliest ``next_attempt_at`` first (ties by export id), stores each as
+    ``job.claimed(lease_id, now, lease)`` and returns them so. Like the outbox's claim, it
+    skips and never waits for jobs that another unit of work has claimed or locked and not
+    yet committed.
+    """
+
+    async def get(self, export_id: UUID, *, lock: bool = False) -> GenerationJob | None: ...
+
+    async def add(self, job: GenerationJob) -> None: ...
+
+    async def update(self, job: GenerationJob) -> None: ...
+
+    async def remove(self, export_id: UUID) -> None: ...
+
+    async def claim(
+        self, now: datetime, lease_id: UUID, lease: timedelta, limit: int
+    ) -> Sequence[GenerationJob]: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction: everything written through it is committed together or not at all.
 
@@ -102,6 +152,7 @@ class UnitOfWork(Protocol):
 
     exports: ExportRepository
     deliveries: DeliveryRepository
+    jobs: GenerationJobRepository
 
     async def __aenter__(self) -> Self: ...
 
@@ -176,3 +227,82 @@ class DeliveryNotifier(Protocol):
     """
 
     def delivery_queued(self, delivery_id: UUID) -> None: ...
+
+
+class RowSource(Protocol):
+    """The host's data: the rows of each export type, one method per type.
+
+    Each method yields every record within ``scope`` (one tenant, and one supplier when
+    ``scope.supplier_id`` is set: for funding transfers, those where the supplier's balance
+    account is the source or the target) that ``filters`` match, in a stable order, one at
+    a time: a generator never holds the whole export in memory. The same arguments over
+    the same data yield the same records. Any exception it raises fails the export, with
+    the exception's type as the reason; a generation that is cut off (a crash) starts over
+    from the first record.
+    """
+
+    def transaction_events(
+        self, scope: ExportScope, filters: TransactionEventFilters
+    ) -> AsyncIterator[TransactionEvent]: ...
+
+    def supplier_payouts(self, scope: ExportScope) -> AsyncIterator[SupplierPayout]: ...
+
+    def funding_transfers(
+        self, scope: ExportScope, filters: FundingTransferFilters
+    ) -> AsyncIterator[FundingTransfer]: ...
+
+    def marketplace_payouts(self, scope: ExportScope) -> AsyncIterator[MarketplacePayout]: ...
+
+
+_FILE_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
+
+
+def checked_file_key(key: str) -> str:
+    """``key`` if it is a valid ``FileStore`` key, else ``ValueError``: 1 to 200 letters,
+    digits, ``.``, ``_`` or ``-``, starting with a letter or a digit (so no path, and no
+    hidden file)."""
+    if not _FILE_KEY.fullmatch(key):
+        raise ValueError(f"not a file key (letters, digits, '.', '_', '-'; no path): {key!r}")
+    return key
+
+
+class FileWriter(Protocol):
+    """One file being written. Nothing is visible under its key until ``commit``."""
+
+    async def write(self, data: bytes) -> None: ...
+
+    async def commit(self) -> None: ...
+
+
+class FileStore(Protocol):
+    """Export files by key (``checked_file_key``: letters, digits, ``.``, ``_`` and ``-``,
+    starting with a letter or a digit, at most 200; every method raises ``ValueError`` for
+    any other key).
+
+    ``writer(key)`` is an async context manager giving a ``FileWriter``: what is written is
+    stored under ``key`` only when ``commit()`` is called, whole (a reader never sees part
+    of a file); leaving the block without it (or with an exception) discards it all and
+    leaves any file already under ``key`` as it was. Committing over an existing key
+    replaces it whole.
+    ``open(key)`` raises ``FileMissing`` for an unknown key; otherwise it returns the bytes
+    in chunks of at most 64 KiB, as they were when ``open`` returned, even if the file is
+    deleted or replaced meanwhile. Iterate it to the end, or ``aclose()`` it.
+    ``delete(key)`` removes a file; an unknown key is no error.
+    Several writers, readers and deletes may run at once, on different or the same keys.
+    """
+
+    def writer(self, key: str) -> AbstractAsyncContextManager[FileWriter]: ...
+
+    async def open(self, key: str) -> AsyncIterator[bytes]: ...
+
+    async def delete(self, key: str) -> None: ...
+
+
+class GenerationNotifier(Protocol):
+    """Told, after commit, that an export was requested, so that it is generated at once.
+
+    Must return at once and never raise: the job is already safe in the queue, and a
+    missed notice only delays it until a generator next looks.
+    """
+
+    def export_requested(self, export_id: UUID) -> None: ...

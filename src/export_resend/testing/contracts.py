@@ -19,6 +19,7 @@ import dataclasses
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from email.message import EmailMessage
 from typing import Protocol
 from uuid import uuid4
@@ -35,6 +36,7 @@ from export_resend.domain.delivery import (
     RetryPolicy,
 )
 from export_resend.domain.export import Export, ExportFile, ExportStatus, ExportType
+from export_resend.domain.generation import GenerationJob
 from export_resend.domain.ports import (
     ApiKeyStore,
     ConcurrentUpdate,
@@ -45,6 +47,11 @@ from export_resend.domain.ports import (
     UnknownId,
 )
 from export_resend.domain.recipients import Recipients
+from export_resend.domain.records import (
+    BalanceAccountType,
+    FundingTransferFilters,
+    FundingTransferStatus,
+)
 
 _T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -60,6 +67,14 @@ def sample_export(status: ExportStatus = ExportStatus.READY, cc: tuple[str, ...]
         status=ExportStatus.PENDING,
         requested_at=_T0,
         cc=cc,
+        filters=FundingTransferFilters(
+            created_at_from=_T0 - timedelta(days=30),
+            statuses=frozenset({FundingTransferStatus.COMPLETED, FundingTransferStatus.FAILED}),
+            supplier_ids=frozenset({"supplier-acme", "supplier-sam"}),
+            amount_min=Decimal("10.50"),
+            target_balance_account_type=BalanceAccountType.SUPPLIER,
+        ),
+        supplier_scope="supplier-acme",
     )
     if status is ExportStatus.PENDING:
         return pending
@@ -348,6 +363,157 @@ class UnitOfWorkContract:
             rest = await second
             assert [d.id for d in taken] == [d.id for d in queued[:2]]
             assert [d.id for d in rest] == [queued[2].id]
+
+    @contextlib.asynccontextmanager
+    async def _jobs(
+        self, unit_of_work: UnitOfWorkFactory, *minutes: int
+    ) -> AsyncIterator[list[GenerationJob]]:
+        """Jobs of new PENDING exports, due ``minutes`` after ``_CLAIM_T0``, removed
+        afterwards: the store may be shared, and a claim takes any due job in it."""
+        exports = [sample_export(ExportStatus.PENDING) for _ in minutes]
+        jobs = [
+            GenerationJob.queue(e.id, _CLAIM_T0 + timedelta(minutes=m))
+            for e, m in zip(exports, minutes, strict=True)
+        ]
+        async with unit_of_work() as uow:
+            for export, job in zip(exports, jobs, strict=True):
+                await uow.exports.add(export)
+                await uow.jobs.add(job)
+            await uow.commit()
+        try:
+            yield jobs
+        finally:
+            async with unit_of_work() as uow:
+                for job in jobs:
+                    await uow.jobs.remove(job.export_id)
+                await uow.commit()
+
+    async def _claim_jobs(
+        self, unit_of_work: UnitOfWorkFactory, now: datetime, limit: int = 100
+    ) -> list[GenerationJob]:
+        async with unit_of_work() as uow:
+            claimed = list(await uow.jobs.claim(now, uuid4(), _LEASE, limit))
+            await uow.commit()
+        return claimed
+
+    async def test_a_job_comes_back_exactly_as_stored_and_once(
+        self, unit_of_work: UnitOfWorkFactory
+    ) -> None:
+        async with self._jobs(unit_of_work, 0) as [job], unit_of_work() as uow:
+            assert await uow.jobs.get(job.export_id) == job
+            assert await uow.jobs.get(uuid4()) is None
+            with pytest.raises(DuplicateId):
+                await uow.jobs.add(job)
+                await uow.commit()
+
+    async def test_updating_an_unknown_job_is_refused(
+        self, unit_of_work: UnitOfWorkFactory
+    ) -> None:
+        async with unit_of_work() as uow:
+            with pytest.raises(UnknownId):
+                await uow.jobs.update(GenerationJob.queue(uuid4(), _CLAIM_T0))
+
+    async def test_a_removed_job_is_gone_and_removing_it_again_is_no_error(
+        self, unit_of_work: UnitOfWorkFactory
+    ) -> None:
+        async with self._jobs(unit_of_work, 0) as [job]:
+            async with unit_of_work() as uow:
+                await uow.jobs.remove(job.export_id)
+                assert await uow.jobs.get(job.export_id) is None
+            async with unit_of_work() as uow:  # not committed: still there
+                assert await uow.jobs.get(job.export_id) == job
+                await uow.jobs.remove(job.export_id)
+                await uow.jobs.remove(job.export_id)
+                await uow.commit()
+            async with unit_of_work() as uow:
+                assert await uow.jobs.get(job.export_id) is None
+
+    async def test_an_export_made_ready_its_email_and_its_job_removal_commit_together(
+        self, unit_of_work: UnitOfWorkFactory
+    ) -> None:
+        async with self._jobs(unit_of_work, 0) as [job]:
+            file = ExportFile(f"{job.export_id}.csv", 10, 1, "cd" * 32)
+            for commit in (False, True):
+                async with unit_of_work() as uow:
+                    export = await uow.exports.get(job.export_id, lock=True)
+                    assert export is not None
+                    ready = await uow.exports.update(
+                        export.mark_ready(file, _CLAIM_T0, timedelta(days=7))
+                    )
+                    delivery = Delivery.queue(
+                        export.id, DeliveryKind.INITIAL, ready.recipients, _CLAIM_T0, "x.example"
+                    )
+                    await uow.deliveries.add(delivery)
+                    await uow.jobs.remove(job.export_id)
+                    if commit:
+                        await uow.commit()
+                async with unit_of_work() as uow:
+                    stored = await uow.exports.get(job.export_id)
+                    assert stored is not None
+                    assert stored.status is (ExportStatus.READY if commit else ExportStatus.PENDING)
+                    assert (await uow.deliveries.get(delivery.id) is not None) is commit
+                    assert (await uow.jobs.get(job.export_id) is None) is commit
+                    if commit:  # settle the email: a delivery claim may share the store
+                        await uow.deliveries.update(delivery.dead("test over", _CLAIM_T0))
+                        await uow.commit()
+
+    async def test_a_job_claim_takes_due_jobs_earliest_first_leases_and_counts_them(
+        self, unit_of_work: UnitOfWorkFactory
+    ) -> None:
+        async with self._jobs(unit_of_work, 2, 1, 9) as (later, first, not_yet):
+            now, lease_id = _CLAIM_T0 + timedelta(minutes=5), uuid4()
+            async with unit_of_work() as uow:
+                claimed = await uow.jobs.claim(now, lease_id, _LEASE, 10)
+                await uow.commit()
+            expected = [j.claimed(lease_id, now, _LEASE) for j in (first, later)]
+            assert list(claimed) == expected
+            assert [j.attempts for j in claimed] == [1, 1]
+            async with unit_of_work() as uow:
+                assert [await uow.jobs.get(j.export_id) for j in (first, later)] == expected
+                assert await uow.jobs.get(not_yet.export_id) == not_yet
+            assert await self._claim_jobs(unit_of_work, now, limit=10) == []
+            again = await self._claim_jobs(unit_of_work, now + _LEASE, limit=10)
+            assert {(j.export_id, j.attempts) for j in again} == {
+                (first.export_id, 2),
+                (later.export_id, 2),
+            }
+
+    async def test_two_job_claims_at_once_never_take_the_same_job(
+        self, unit_of_work: UnitOfWorkFactory
+    ) -> None:
+        async with self._jobs(unit_of_work, 0, 1, 2) as jobs:
+            now = _CLAIM_T0 + timedelta(minutes=5)
+            async with unit_of_work() as first:
+                taken = await first.jobs.claim(now, uuid4(), _LEASE, 2)
+                second = asyncio.create_task(self._claim_jobs(unit_of_work, now))
+                await asyncio.sleep(0.05)
+                await first.commit()
+            rest = await second
+            assert [j.export_id for j in taken] == [j.export_id for j in jobs[:2]]
+            assert [j.export_id for j in rest] == [jobs[2].export_id]
+
+    async def test_expired_lists_ready_exports_past_their_end_earliest_first(
+        self, unit_of_work: UnitOfWorkFactory
+    ) -> None:
+        file = ExportFile("x.csv", 1, 1, "ef" * 32)
+        ready = [
+            sample_export(ExportStatus.PENDING).mark_ready(
+                file, _CLAIM_T0 - timedelta(days=7, minutes=m), timedelta(days=7)
+            )
+            for m in (1, 3, -5)  # the last one ends after _CLAIM_T0
+        ]
+        recorded = sample_export(ExportStatus.EXPIRED)
+        await self._store(unit_of_work, *ready, recorded)
+        try:
+            async with unit_of_work() as uow:
+                found = await uow.exports.expired(_CLAIM_T0, 10)
+                assert [e.id for e in found] == [ready[1].id, ready[0].id]
+                assert [e.id for e in await uow.exports.expired(_CLAIM_T0, 1)] == [ready[1].id]
+        finally:
+            async with unit_of_work() as uow:  # recorded EXPIRED: no other sweep finds them
+                for export in ready:
+                    await uow.exports.update(export.expire(_CLAIM_T0 + timedelta(days=1)))
+                await uow.commit()
 
 
 _CLAIM_T0 = datetime(2000, 1, 1, tzinfo=UTC)

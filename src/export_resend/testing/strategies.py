@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 from hypothesis import strategies as st
 
 from export_resend.domain.caller import Caller, ClientType
 from export_resend.domain.export import Export, ExportFile, ExportStatus, ExportType
+from export_resend.domain.records import (
+    BalanceAccountType,
+    ExportFilters,
+    FundingTransferFilters,
+    FundingTransferStatus,
+    TransactionEventFilters,
+    TransactionEventStatus,
+)
 
 _LOWER = "abcdefghijklmnopqrstuvwxyz0123456789"
 _ATOM = st.text(_LOWER + "ABCDEFGHIJKLMNOPQRSTUVWXYZ_+-", min_size=1, max_size=8)
@@ -79,6 +88,65 @@ def failure_reasons() -> st.SearchStrategy[str]:
     return _REASONS
 
 
+_AMOUNTS = st.decimals(
+    min_value=-(10**9), max_value=10**9, places=2, allow_nan=False, allow_infinity=False
+)
+_SECONDS = st.datetimes(
+    min_value=datetime(2024, 1, 1), max_value=datetime(2030, 1, 1), timezones=st.just(UTC)
+)
+
+
+def _ordered(ends: tuple[Any, Any]) -> tuple[Any, Any]:
+    low, high = ends
+    return (high, low) if low is not None and high is not None and low > high else ends
+
+
+def _bounds(values: st.SearchStrategy[Any]) -> st.SearchStrategy[tuple[Any, Any]]:
+    """An inclusive range, either end open (``None``), never upside down."""
+    return st.tuples(st.none() | values, st.none() | values).map(_ordered)
+
+
+@st.composite
+def transaction_event_filters(draw: st.DrawFn) -> TransactionEventFilters:
+    """Any coherent filters of a transaction events export."""
+    low, high = draw(_bounds(_AMOUNTS))
+    start, end = draw(_bounds(_SECONDS))
+    return TransactionEventFilters(
+        statuses=draw(st.frozensets(st.sampled_from(TransactionEventStatus))),
+        amount_min=low,
+        amount_max=high,
+        updated_at_from=start,
+        updated_at_to=end,
+    )
+
+
+@st.composite
+def funding_transfer_filters(draw: st.DrawFn) -> FundingTransferFilters:
+    """Any coherent filters of a funding transfers export."""
+    low, high = draw(_bounds(_AMOUNTS))
+    start, end = draw(_bounds(_SECONDS))
+    accounts = st.none() | st.sampled_from(BalanceAccountType)
+    return FundingTransferFilters(
+        created_at_from=start,
+        created_at_to=end,
+        statuses=draw(st.frozensets(st.sampled_from(FundingTransferStatus))),
+        supplier_ids=draw(st.frozensets(st.sampled_from([f"supplier-{u}" for u in USERS]))),
+        amount_min=low,
+        amount_max=high,
+        source_balance_account_type=draw(accounts),
+        target_balance_account_type=draw(accounts),
+    )
+
+
+def filters_for(export_type: ExportType) -> st.SearchStrategy[ExportFilters | None]:
+    """No filters, or any coherent filters that ``export_type`` takes."""
+    if export_type is ExportType.TRANSACTION_EVENTS:
+        return st.none() | transaction_event_filters()
+    if export_type is ExportType.FUNDING_TRANSFERS:
+        return st.none() | funding_transfer_filters()
+    return st.none()
+
+
 @st.composite
 def export_files(draw: st.DrawFn) -> ExportFile:
     """A stored CSV: a storage key, a size, a row count and a SHA-256 hex digest."""
@@ -110,10 +178,13 @@ def exports(
     if cc is None:
         cc = st.lists(addresses(), max_size=5, unique_by=str.casefold)
     cc_list = draw(cc)
+    export_type = draw(st.sampled_from(ExportType))
     pending = Export(
         id=UUID(int=draw(st.integers(0, 2**128 - 1)), version=4),
         tenant_id=who.tenant_id,
-        type=draw(st.sampled_from(ExportType)),
+        type=export_type,
+        filters=draw(filters_for(export_type)),
+        supplier_scope=who.supplier_id,
         owner_id=who.user_id,
         owner_email=who.email,
         status=ExportStatus.PENDING,

@@ -219,7 +219,7 @@ async def test_stop_during_a_claim_sends_or_gives_back_what_that_claim_took() ->
         return claimed
 
     dispatcher = DeliveryDispatcher(
-        claim=slow_claim,  # type: ignore[arg-type]
+        claim=slow_claim,
         send=world.container.send_claimed_email(),
         release=world.container.release_claimed_emails(),
     )

@@ -2,37 +2,51 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from uuid import UUID
 
 from pydantic import BaseModel
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from export_resend.adapters.http.body import MAX_BODY_BYTES, read_json_object
 from export_resend.adapters.http.problems import exception_handlers
 from export_resend.adapters.http.schemas import (
     ExportEmailsResponse,
+    ExportListResponse,
+    ExportRequestedResponse,
     ExportResponse,
     ResendEmailResponse,
 )
 from export_resend.application.authenticate_caller import AuthenticateCaller
+from export_resend.application.download_export import DownloadExport
 from export_resend.application.errors import FieldErrorCode, FieldIssue, ValidationFailed
 from export_resend.application.get_export import GetExport
 from export_resend.application.list_export_emails import ListExportEmails
+from export_resend.application.list_exports import ListExports, ListExportsCommand
+from export_resend.application.request_export import COMMANDS, RequestExport, command_fields
 from export_resend.application.resend_export_email import (
     ResendExportEmail,
     ResendExportEmailCommand,
 )
 from export_resend.application.validation import validate
 from export_resend.domain.caller import Caller
+from export_resend.domain.export import ExportType
 
 AppLifespan = Callable[[Starlette], AbstractAsyncContextManager[None]]
 
 _RESEND_FIELDS = {"cc"}
+
+EXPORT_ROUTES = {
+    "transactions": ExportType.TRANSACTION_EVENTS,
+    "supplier-payouts": ExportType.SUPPLIER_PAYOUTS,
+    "funding-transfers": ExportType.FUNDING_TRANSFERS,
+    "marketplace-payouts": ExportType.MARKETPLACE_PAYOUTS,
+}
+"""``POST /v1/payments/{name}/export`` requests an export of this type."""
 
 
 def _json(model: BaseModel, status: int = 200) -> Response:
@@ -49,6 +63,14 @@ def _export_id(request: Request) -> UUID:
         ) from None
 
 
+def _ignored(body: dict[str, object], known: frozenset[str] | set[str]) -> list[FieldIssue]:
+    return [
+        FieldIssue("FIELD_IGNORED", name, "not a field of this request; ignored")
+        for name in body
+        if name not in known
+    ]
+
+
 class ExportEndpoints:
     """The export routes, each a thin translation between HTTP and one use case."""
 
@@ -59,12 +81,18 @@ class ExportEndpoints:
         resend_export_email: ResendExportEmail,
         get_export: GetExport,
         list_export_emails: ListExportEmails,
+        request_export: RequestExport,
+        list_exports: ListExports,
+        download_export: DownloadExport,
         max_body_bytes: int = MAX_BODY_BYTES,
     ) -> None:
         self._authenticate = authenticate
         self._resend_export_email = resend_export_email
         self._get_export = get_export
         self._list_export_emails = list_export_emails
+        self._request_export = request_export
+        self._list_exports = list_exports
+        self._download_export = download_export
         self._max_body_bytes = max_body_bytes
 
     async def _caller(self, request: Request) -> Caller:
@@ -76,11 +104,7 @@ class ExportEndpoints:
         caller = await self._caller(request)
         export_id = _export_id(request)
         body = await read_json_object(request, self._max_body_bytes) or {}
-        ignored = [
-            FieldIssue("FIELD_IGNORED", name, "not a field of this request; ignored")
-            for name in body
-            if name not in _RESEND_FIELDS
-        ]
+        ignored = _ignored(body, _RESEND_FIELDS)
         fields = {name: value for name, value in body.items() if name in _RESEND_FIELDS}
         command = validate(ResendExportEmailCommand, {**fields, "exportId": export_id})
         receipt = await self._resend_export_email(caller, command)
@@ -96,8 +120,70 @@ class ExportEndpoints:
         history = await self._list_export_emails(caller, _export_id(request))
         return _json(ExportEmailsResponse.of(history))
 
+    def request_export(self, export_type: ExportType) -> Callable[[Request], Awaitable[Response]]:
+        """The endpoint that requests exports of ``export_type``."""
+
+        async def endpoint(request: Request) -> Response:
+            return await self._request(request, export_type)
+
+        return endpoint
+
+    async def _request(self, request: Request, export_type: ExportType) -> Response:
+        caller = await self._caller(request)
+        self._request_export.check_allowed(caller, export_type)
+        body = await read_json_object(request, self._max_body_bytes) or {}
+        known = command_fields(export_type)
+        fields = {name: value for name, value in body.items() if name in known}
+        command = validate(COMMANDS[export_type], fields)
+        requested = await self._request_export(caller, export_type, command)
+        response = _json(ExportRequestedResponse.of(requested, _ignored(body, known)), 202)
+        response.headers["Location"] = f"/v1/exports/{requested.export.id}"
+        return response
+
+    async def history(self, request: Request) -> Response:
+        caller = await self._caller(request)
+        command = validate(ListExportsCommand, dict(request.query_params))
+        return _json(ExportListResponse.of(await self._list_exports(caller, command)))
+
+    async def download(self, request: Request) -> Response:
+        export_id = _export_id(request)
+        token = request.query_params.get("token")
+        if not token:
+            raise ValidationFailed(
+                [FieldIssue(FieldErrorCode.MISSING.value, "token", "the link's token is missing")]
+            )
+        download = await self._download_export(export_id, token)
+        return StreamingResponse(
+            download.chunks,
+            media_type="text/csv; charset=utf-8",
+            headers={
+                "Content-Disposition": f'attachment; filename="{download.filename}"',
+                "Content-Length": str(download.file.size_bytes),
+                "ETag": f'"{download.file.sha256}"',
+                "Cache-Control": "private, no-store",
+                "Referrer-Policy": "no-referrer",
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
+
     def routes(self) -> list[Route]:
         return [
+            *(
+                Route(
+                    f"/v1/payments/{name}/export",
+                    self.request_export(export_type),
+                    methods=["POST"],
+                    name=f"request-{name}-export",
+                )
+                for name, export_type in EXPORT_ROUTES.items()
+            ),
+            Route("/v1/exports", self.history, methods=["GET"], name="list-exports"),
+            Route(
+                "/v1/exports/{export_id}/download",
+                self.download,
+                methods=["GET"],
+                name="download-export",
+            ),
             Route(
                 "/v1/exports/{export_id}/resend-email",
                 self.resend_email,
@@ -120,6 +206,9 @@ def create_http_app(
     resend_export_email: ResendExportEmail,
     get_export: GetExport,
     list_export_emails: ListExportEmails,
+    request_export: RequestExport,
+    list_exports: ListExports,
+    download_export: DownloadExport,
     lifespan: AppLifespan | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
 ) -> Starlette:
@@ -129,6 +218,9 @@ def create_http_app(
         resend_export_email=resend_export_email,
         get_export=get_export,
         list_export_emails=list_export_emails,
+        request_export=request_export,
+        list_exports=list_exports,
+        download_export=download_export,
         max_body_bytes=max_body_bytes,
     )
     return Starlette(

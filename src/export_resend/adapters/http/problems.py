@@ -20,9 +20,11 @@ from export_resend.application.errors import (
 )
 from export_resend.domain.errors import (
     DomainError,
+    ExportExpired,
     ExportForbidden,
     ExportNotFound,
     ExportNotReady,
+    ExportTypeNotAllowed,
     TooManyCcRecipients,
 )
 
@@ -66,6 +68,10 @@ PROBLEMS: dict[type[Exception], ProblemType] = {
     Unauthenticated: ProblemType(401, "UNAUTHENTICATED", "Authentication required"),
     ClientNotAllowed: ProblemType(403, "CLIENT_NOT_ALLOWED", "Client type not allowed"),
     ExportForbidden: ProblemType(403, "EXPORT_FORBIDDEN", "Not your export"),
+    ExportTypeNotAllowed: ProblemType(
+        403, "EXPORT_TYPE_NOT_ALLOWED", "Export type not allowed for this client"
+    ),
+    ExportExpired: ProblemType(410, "EXPORT_EXPIRED", "Export expired"),
     ExportNotFound: ProblemType(404, "EXPORT_NOT_FOUND", "Export not found"),
     ExportNotReady: ProblemType(409, "EXPORT_NOT_READY", "Export not READY"),
     InvalidJson: ProblemType(400, "INVALID_JSON", "Malformed JSON body"),
@@ -115,6 +121,8 @@ def problem_response(
 def _extra(exc: Exception) -> dict[str, Any]:
     if isinstance(exc, ExportNotReady):
         return {"exportStatus": exc.status.value}
+    if isinstance(exc, ExportTypeNotAllowed):
+        return {"clientType": exc.client_type.value, "exportType": exc.export_type.value}
     issues: tuple[FieldIssue, ...] = ()
     if isinstance(exc, ValidationFailed):
         issues = exc.errors

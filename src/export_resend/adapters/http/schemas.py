@@ -11,6 +11,8 @@ from pydantic.alias_generators import to_camel
 from export_resend.application.errors import FieldIssue
 from export_resend.application.get_export import ExportDetails
 from export_resend.application.list_export_emails import ExportEmails
+from export_resend.application.list_exports import ExportList
+from export_resend.application.request_export import ExportRequested
 from export_resend.application.resend_export_email import ResendReceipt
 from export_resend.domain.delivery import (
     Delivery,
@@ -109,6 +111,49 @@ class ExportResponse(_Body):
             size_bytes=None if export.file is None else export.file.size_bytes,
             cc=list(export.cc),
             failure_reason=export.failure_reason,
+        )
+
+
+class ExportRequestedResponse(_Body):
+    """The 202 of ``POST /v1/payments/{kind}/export``: the export is queued, PENDING."""
+
+    export_id: UUID
+    export_type: ExportType
+    status: ExportStatus
+    requested_at: datetime
+    cc: list[str]
+    warnings: list[IssueBody]
+
+    @classmethod
+    def of(
+        cls, requested: ExportRequested, extra_warnings: list[FieldIssue]
+    ) -> ExportRequestedResponse:
+        export = requested.export
+        return cls(
+            export_id=export.id,
+            export_type=export.type,
+            status=export.status,
+            requested_at=export.requested_at,
+            cc=list(export.cc),
+            warnings=[IssueBody.of(w) for w in (*extra_warnings, *requested.warnings)],
+        )
+
+
+class ExportListResponse(_Body):
+    """The 200 of ``GET /v1/exports``: one page of the caller's exports, newest first."""
+
+    items: list[ExportResponse]
+    page: int
+    size: int
+    total: int
+
+    @classmethod
+    def of(cls, found: ExportList) -> ExportListResponse:
+        return cls(
+            items=[ExportResponse.of(d) for d in found.items],
+            page=found.page,
+            size=found.size,
+            total=found.total,
         )
 
 

@@ -5,6 +5,7 @@ test that uses them tells the truth about the real ones.
 """
 
 from export_resend.adapters.memory.api_keys import InMemoryApiKeyStore
+from export_resend.adapters.memory.files import InMemoryFileStore
 from export_resend.adapters.memory.mailer import InMemoryMailer
 from export_resend.adapters.memory.unit_of_work import (
     InMemoryDeliveryRepository,
@@ -17,6 +18,7 @@ __all__ = [
     "InMemoryApiKeyStore",
     "InMemoryDeliveryRepository",
     "InMemoryExportRepository",
+    "InMemoryFileStore",
     "InMemoryMailer",
     "InMemoryStore",
     "InMemoryUnitOfWork",

@@ -10,17 +10,25 @@ from typing import Generic, Self, TypeVar
 from uuid import UUID
 
 from export_resend.domain.delivery import Delivery
-from export_resend.domain.export import Export, ExportPage, ExportQuery, newest_first
+from export_resend.domain.export import (
+    Export,
+    ExportPage,
+    ExportQuery,
+    ExportStatus,
+    newest_first,
+)
+from export_resend.domain.generation import GenerationJob
 from export_resend.domain.ports import (
     ConcurrentUpdate,
     DeliveryRepository,
     DuplicateId,
     ExportRepository,
+    GenerationJobRepository,
     UnitOfWork,
     UnknownId,
 )
 
-RowT = TypeVar("RowT", Export, Delivery)
+RowT = TypeVar("RowT", Export, Delivery, GenerationJob)
 
 
 class InMemoryStore:
@@ -29,8 +37,9 @@ class InMemoryStore:
     def __init__(self) -> None:
         self.exports: dict[UUID, Export] = {}
         self.deliveries: dict[UUID, Delivery] = {}
+        self.jobs: dict[UUID, GenerationJob] = {}
         self.held: set[UUID] = set()
-        """Deliveries claimed or locked by a unit of work that is still open."""
+        """Deliveries and jobs claimed or locked by a unit of work that is still open."""
 
 
 class _Table(Generic[RowT]):
@@ -40,11 +49,14 @@ class _Table(Generic[RowT]):
         self._committed: dict[UUID, RowT] = committed
         self._added: dict[UUID, RowT] = {}
         self._updated: dict[UUID, RowT] = {}
+        self._removed: set[UUID] = set()
         self.over = False
 
     def get(self, row_id: UUID) -> RowT | None:
         if self.over:
             raise RuntimeError("this unit of work is over: committed, or left")
+        if row_id in self._removed:
+            return None
         for rows in (self._updated, self._added, self._committed):
             if row_id in rows:
                 return rows[row_id]
@@ -53,7 +65,17 @@ class _Table(Generic[RowT]):
     def add(self, row_id: UUID, row: RowT) -> None:
         if self.get(row_id) is not None:
             raise DuplicateId(str(row_id))
-        self._added[row_id] = row
+        if row_id in self._removed:  # removed, then added again: a replacement
+            self._removed.discard(row_id)
+            self._updated[row_id] = row
+        else:
+            self._added[row_id] = row
+
+    def remove(self, row_id: UUID) -> None:
+        self._added.pop(row_id, None)
+        self._updated.pop(row_id, None)
+        if row_id in self._committed:
+            self._removed.add(row_id)
 
     def update(self, row_id: UUID, row: RowT) -> None:
         if self.get(row_id) is None:
@@ -72,11 +94,14 @@ class _Table(Generic[RowT]):
     def apply(self) -> None:
         self._committed.update(self._added)
         self._committed.update(self._updated)
+        for row_id in self._removed:
+            self._committed.pop(row_id, None)
         self.discard()
 
     def discard(self) -> None:
         self._added.clear()
         self._updated.clear()
+        self._removed.clear()
 
     def _ids(self) -> list[UUID]:
         return [*self._committed, *(i for i in self._added if i not in self._committed)]
@@ -119,6 +144,14 @@ class InMemoryExportRepository(ExportRepository):
         )
         start = query.page * query.size
         return ExportPage(tuple(found[start : start + query.size]), len(found))
+
+    async def expired(self, now: datetime, limit: int) -> Sequence[Export]:
+        found = [
+            e
+            for e in self._table.rows()
+            if e.status is ExportStatus.READY and e.expires_at is not None and e.expires_at <= now
+        ]
+        return sorted(found, key=lambda e: (e.expires_at, e.id))[:limit]
 
     def check(self) -> None:
         """Refuse to commit an update whose export another unit of work updated first."""
@@ -182,6 +215,53 @@ class InMemoryDeliveryRepository(DeliveryRepository):
         self._held.add(delivery_id)
 
 
+class InMemoryGenerationJobRepository(GenerationJobRepository):
+    """Generation jobs of one in-memory unit of work; claims are held like deliveries'."""
+
+    def __init__(self, table: _Table[GenerationJob], held: set[UUID]) -> None:
+        self._table = table
+        self._held = held
+        self._holding: set[UUID] = set()
+
+    async def get(self, export_id: UUID, *, lock: bool = False) -> GenerationJob | None:
+        found = self._table.get(export_id)
+        if lock and found is not None:
+            self._hold(export_id)
+        return found
+
+    async def add(self, job: GenerationJob) -> None:
+        self._table.add(job.export_id, job)
+
+    async def update(self, job: GenerationJob) -> None:
+        self._table.update(job.export_id, job)
+
+    async def remove(self, export_id: UUID) -> None:
+        self._table.remove(export_id)
+
+    async def claim(
+        self, now: datetime, lease_id: UUID, lease: timedelta, limit: int
+    ) -> Sequence[GenerationJob]:
+        others = self._held - self._holding
+        due = sorted(
+            (j for j in self._table.rows() if j.is_due(now) and j.export_id not in others),
+            key=lambda j: (j.next_attempt_at, j.export_id),
+        )
+        claimed = [j.claimed(lease_id, now, lease) for j in due[:limit]]
+        for job in claimed:
+            self._table.update(job.export_id, job)
+            self._hold(job.export_id)
+        return claimed
+
+    def let_go(self) -> None:
+        """The unit of work is over: what it held may be claimed by others."""
+        self._held.difference_update(self._holding)
+        self._holding.clear()
+
+    def _hold(self, export_id: UUID) -> None:
+        self._holding.add(export_id)
+        self._held.add(export_id)
+
+
 class InMemoryUnitOfWork(UnitOfWork):
     """A transaction over an ``InMemoryStore``: writes are applied together on commit.
 
@@ -193,8 +273,10 @@ class InMemoryUnitOfWork(UnitOfWork):
     def __init__(self, store: InMemoryStore) -> None:
         self._exports = _Table(store.exports)
         self._deliveries = _Table(store.deliveries)
+        self._jobs = _Table(store.jobs)
         self.exports = InMemoryExportRepository(self._exports, store.exports)
         self.deliveries = InMemoryDeliveryRepository(self._deliveries, store.held)
+        self.jobs = InMemoryGenerationJobRepository(self._jobs, store.held)
 
     async def __aenter__(self) -> Self:
         return self
@@ -207,16 +289,21 @@ class InMemoryUnitOfWork(UnitOfWork):
     ) -> None:
         self._exports.discard()
         self._deliveries.discard()
+        self._jobs.discard()
         self.exports.discard()
         self.deliveries.let_go()
-        self._exports.over = self._deliveries.over = True
+        self.jobs.let_go()
+        self._exports.over = self._deliveries.over = self._jobs.over = True
 
     async def commit(self) -> None:
         self.exports.check()
         self._exports.check()
         self._deliveries.check()
+        self._jobs.check()
         self._exports.apply()
         self._deliveries.apply()
+        self._jobs.apply()
         self.exports.discard()
         self.deliveries.let_go()
-        self._exports.over = self._deliveries.over = True
+        self.jobs.let_go()
+        self._exports.over = self._deliveries.over = self._jobs.over = True

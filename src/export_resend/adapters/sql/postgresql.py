@@ -28,35 +28,39 @@ from export_resend.adapters.sql.rows import (
     delivery_values,
     export_from,
     export_values,
+    job_from,
+    job_values,
 )
-from export_resend.adapters.sql.schema import deliveries, exports
+from export_resend.adapters.sql.schema import deliveries, exports, generation_jobs
 from export_resend.domain.delivery import Delivery
 from export_resend.domain.export import Export, ExportPage, ExportQuery, ExportStatus
+from export_resend.domain.generation import GenerationJob
 from export_resend.domain.ports import (
     ConcurrentUpdate,
     DeliveryRepository,
     DuplicateId,
     ExportRepository,
+    GenerationJobRepository,
     UnitOfWork,
     UnknownId,
 )
 
-_JSON_COLUMNS = {"cc", "results"}
+_JSON_COLUMNS = {"cc", "results", "filters"}
 
 
 class _Sql:
     """Column order and statements of one table, with values in that order."""
 
-    def __init__(self, table: Table) -> None:
+    def __init__(self, table: Table, key: str = "id") -> None:
         self.columns = [column.name for column in table.columns]
         names = ", ".join(self.columns)
         places = ", ".join(f"${i}" for i in range(1, len(self.columns) + 1))
         sets = ", ".join(f"{name} = ${i}" for i, name in enumerate(self.columns, 1))
         after = len(self.columns)
         self.select = f"SELECT {names} FROM {table.name}"
-        self.by_id = f"{self.select} WHERE id = $1"
+        self.by_id = f"{self.select} WHERE {key} = $1"
         self.insert = f"INSERT INTO {table.name} ({names}) VALUES ({places})"
-        self.update = f"UPDATE {table.name} SET {sets} WHERE id = ${after + 1}"
+        self.update = f"UPDATE {table.name} SET {sets} WHERE {key} = ${after + 1}"
 
     def arguments(self, values: dict[str, Any]) -> list[Any]:
         return [
@@ -67,6 +71,7 @@ class _Sql:
 
 _EXPORTS = _Sql(exports)
 _DELIVERIES = _Sql(deliveries)
+_JOBS = _Sql(generation_jobs, key="export_id")
 _UPDATE_EXPORT = f"{_EXPORTS.update} AND version = ${len(_EXPORTS.columns) + 2}"
 _RETURNING = ", ".join(f"d.{name}" for name in _DELIVERIES.columns)
 _CLAIM_DELIVERIES = f"""
@@ -80,6 +85,19 @@ WITH due AS (
 UPDATE deliveries d SET status = 'SENDING', next_attempt_at = $3, lease_id = $4
 FROM due WHERE d.id = due.id
 RETURNING {_RETURNING}, due.was_due
+"""
+_JOB_RETURNING = ", ".join(f"j.{name}" for name in _JOBS.columns)
+_CLAIM_JOBS = f"""
+WITH due AS (
+    SELECT export_id, next_attempt_at AS was_due FROM generation_jobs
+    WHERE next_attempt_at <= $1
+    ORDER BY next_attempt_at, export_id
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE generation_jobs j SET next_attempt_at = $3, lease_id = $4, attempts = j.attempts + 1
+FROM due WHERE j.export_id = due.export_id
+RETURNING {_JOB_RETURNING}, due.was_due
 """
 
 
@@ -149,6 +167,15 @@ class AsyncpgExportRepository(ExportRepository):
         )
         return ExportPage(tuple(export_from(_record(row)) for row in rows), total)
 
+    async def expired(self, now: datetime, limit: int) -> Sequence[Export]:
+        rows = await self._connection.fetch(
+            f"{_EXPORTS.select} WHERE status = 'READY' AND expires_at <= $1 "
+            "ORDER BY expires_at, id LIMIT $2",
+            now,
+            limit,
+        )
+        return [export_from(_record(row)) for row in rows]
+
 
 class AsyncpgDeliveryRepository(DeliveryRepository):
     """Deliveries on one asyncpg connection, in its transaction."""
@@ -188,6 +215,44 @@ class AsyncpgDeliveryRepository(DeliveryRepository):
         return [delivery_from(row) for row in ordered]
 
 
+class AsyncpgGenerationJobRepository(GenerationJobRepository):
+    """Generation jobs on one asyncpg connection, in its transaction."""
+
+    def __init__(self, connection: _Guarded) -> None:
+        self._connection = connection
+
+    async def get(self, export_id: UUID, *, lock: bool = False) -> GenerationJob | None:
+        query = f"{_JOBS.by_id} FOR UPDATE" if lock else _JOBS.by_id
+        row = await self._connection.fetchrow(query, export_id)
+        return None if row is None else job_from(_record(row))
+
+    async def add(self, job: GenerationJob) -> None:
+        try:
+            await self._connection.execute(_JOBS.insert, *_JOBS.arguments(job_values(job)))
+        except asyncpg.IntegrityConstraintViolationError as exc:
+            raise DuplicateId(str(job.export_id)) from exc
+
+    async def update(self, job: GenerationJob) -> None:
+        arguments = _JOBS.arguments(job_values(job))
+        status = await self._connection.execute(_JOBS.update, *arguments, job.export_id)
+        if status != "UPDATE 1":
+            raise UnknownId(str(job.export_id))
+
+    async def remove(self, export_id: UUID) -> None:
+        await self._connection.execute(
+            "DELETE FROM generation_jobs WHERE export_id = $1", export_id
+        )
+
+    async def claim(
+        self, now: datetime, lease_id: UUID, lease: timedelta, limit: int
+    ) -> Sequence[GenerationJob]:
+        rows = await self._connection.fetch(_CLAIM_JOBS, now, limit, now + lease, lease_id)
+        ordered = sorted(
+            (_record(row) for row in rows), key=lambda r: (r["was_due"], r["export_id"])
+        )
+        return [job_from(row) for row in ordered]
+
+
 _CONNECTION_LOST = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError)
 
 
@@ -202,6 +267,7 @@ class AsyncpgUnitOfWork(UnitOfWork):
 
     exports: AsyncpgExportRepository
     deliveries: AsyncpgDeliveryRepository
+    jobs: AsyncpgGenerationJobRepository
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -230,6 +296,7 @@ class AsyncpgUnitOfWork(UnitOfWork):
             self._connection, self._driver, self._transaction = connection, driver, transaction
             self.exports = AsyncpgExportRepository(_Guarded(driver, self))
             self.deliveries = AsyncpgDeliveryRepository(_Guarded(driver, self))
+            self.jobs = AsyncpgGenerationJobRepository(_Guarded(driver, self))
             break
         return self
 

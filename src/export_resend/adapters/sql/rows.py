@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from decimal import Decimal
 from typing import Any, Protocol
 
 from export_resend.domain.caller import Caller, ClientType
@@ -13,7 +15,16 @@ from export_resend.domain.delivery import (
     RecipientResult,
 )
 from export_resend.domain.export import Export, ExportFile, ExportStatus, ExportType
+from export_resend.domain.generation import GenerationJob
 from export_resend.domain.recipients import Recipients
+from export_resend.domain.records import (
+    BalanceAccountType,
+    ExportFilters,
+    FundingTransferFilters,
+    FundingTransferStatus,
+    TransactionEventFilters,
+    TransactionEventStatus,
+)
 
 
 class Row(Protocol):
@@ -41,6 +52,8 @@ def export_values(export: Export) -> dict[str, Any]:
         "row_count": None if file is None else file.row_count,
         "sha256": None if file is None else file.sha256,
         "failure_reason": export.failure_reason,
+        "filters": filters_json(export.filters),
+        "supplier_scope": export.supplier_scope,
         "version": export.version,
     }
 
@@ -63,7 +76,96 @@ def export_from(row: Row) -> Export:
         expires_at=row["expires_at"],
         file=file,
         failure_reason=row["failure_reason"],
+        filters=filters_from(ExportType(row["type"]), row["filters"]),
+        supplier_scope=row["supplier_scope"],
         version=row["version"],
+    )
+
+
+def _text(value: Decimal | datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
+def _decimal(value: str | None) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+def _moment(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def filters_json(filters: ExportFilters | None) -> dict[str, Any] | None:
+    """The filters as JSON: names as in the API, sets as sorted lists, numbers as text."""
+    match filters:
+        case None:
+            return None
+        case TransactionEventFilters():
+            return {
+                "statuses": sorted(filters.statuses),
+                "amountMin": _text(filters.amount_min),
+                "amountMax": _text(filters.amount_max),
+                "updatedAtFrom": _text(filters.updated_at_from),
+                "updatedAtTo": _text(filters.updated_at_to),
+            }
+        case FundingTransferFilters():
+            return {
+                "createdAtFrom": _text(filters.created_at_from),
+                "createdAtTo": _text(filters.created_at_to),
+                "statuses": sorted(filters.statuses),
+                "supplierIds": sorted(filters.supplier_ids),
+                "amountMin": _text(filters.amount_min),
+                "amountMax": _text(filters.amount_max),
+                "sourceBalanceAccountType": filters.source_balance_account_type,
+                "targetBalanceAccountType": filters.target_balance_account_type,
+            }
+
+
+def filters_from(export_type: ExportType, value: dict[str, Any] | None) -> ExportFilters | None:
+    """The filters ``filters_json`` stored for an export of ``export_type``."""
+    if value is None:
+        return None
+    if export_type is ExportType.TRANSACTION_EVENTS:
+        return TransactionEventFilters(
+            statuses=frozenset(TransactionEventStatus(s) for s in value["statuses"]),
+            amount_min=_decimal(value["amountMin"]),
+            amount_max=_decimal(value["amountMax"]),
+            updated_at_from=_moment(value["updatedAtFrom"]),
+            updated_at_to=_moment(value["updatedAtTo"]),
+        )
+    source, target = value["sourceBalanceAccountType"], value["targetBalanceAccountType"]
+    return FundingTransferFilters(
+        created_at_from=_moment(value["createdAtFrom"]),
+        created_at_to=_moment(value["createdAtTo"]),
+        statuses=frozenset(FundingTransferStatus(s) for s in value["statuses"]),
+        supplier_ids=frozenset(value["supplierIds"]),
+        amount_min=_decimal(value["amountMin"]),
+        amount_max=_decimal(value["amountMax"]),
+        source_balance_account_type=None if source is None else BalanceAccountType(source),
+        target_balance_account_type=None if target is None else BalanceAccountType(target),
+    )
+
+
+def job_values(job: GenerationJob) -> dict[str, Any]:
+    """The column values of ``job``."""
+    return {
+        "export_id": job.export_id,
+        "queued_at": job.queued_at,
+        "next_attempt_at": job.next_attempt_at,
+        "attempts": job.attempts,
+        "lease_id": job.lease_id,
+    }
+
+
+def job_from(row: Row) -> GenerationJob:
+    """The generation job a row holds."""
+    return GenerationJob(
+        export_id=row["export_id"],
+        queued_at=row["queued_at"],
+        next_attempt_at=row["next_attempt_at"],
+        attempts=row["attempts"],
+        lease_id=row["lease_id"],
     )
 
 

@@ -106,6 +106,8 @@ exports = Table(
     Column("sha256", String(64)),
     Column("failure_reason", Text),
     Column("version", Integer, nullable=False),
+    Column("filters", Json),
+    Column("supplier_scope", String(128)),
     # read backwards for "newest first": same speed as a DESC index, and plain columns
     Index("ix_exports_history", "tenant_id", "owner_id", "requested_at", "id"),
     # history filtered by (effective) status reads only that owner's rows of that status
@@ -143,4 +145,16 @@ Index(
     deliveries.c.id,
     postgresql_where=_WAITING,
     sqlite_where=_WAITING,
+)
+
+generation_jobs = Table(
+    "generation_jobs",
+    metadata,
+    Column("export_id", Uuid, ForeignKey("exports.id"), primary_key=True),
+    Column("queued_at", UtcDateTime, nullable=False),
+    Column("next_attempt_at", UtcDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("lease_id", Uuid),
+    # only PENDING exports have a job, so the table is as small as the queue
+    Index("ix_generation_jobs_due", "next_attempt_at", "export_id"),
 )

@@ -28,15 +28,19 @@ from export_resend.adapters.sql.rows import (
     delivery_values,
     export_from,
     export_values,
+    job_from,
+    job_values,
 )
-from export_resend.adapters.sql.schema import deliveries, exports
+from export_resend.adapters.sql.schema import deliveries, exports, generation_jobs
 from export_resend.domain.delivery import Delivery, DeliveryStatus
 from export_resend.domain.export import Export, ExportPage, ExportQuery, ExportStatus
+from export_resend.domain.generation import GenerationJob
 from export_resend.domain.ports import (
     ConcurrentUpdate,
     DeliveryRepository,
     DuplicateId,
     ExportRepository,
+    GenerationJobRepository,
     UnitOfWork,
     UnknownId,
 )
@@ -53,6 +57,15 @@ _EXPORT_EXISTS = select(exports.c.id).where(exports.c.id == bindparam("match_id"
 _ADD_EXPORT = exports.insert()
 _UPDATE_EXPORT = exports.update().where(
     exports.c.id == bindparam("match_id"), exports.c.version == bindparam("match_version")
+)
+_EXPIRED_EXPORTS = (
+    select(exports)
+    .where(
+        exports.c.status == ExportStatus.READY.value,
+        exports.c.expires_at <= bindparam("now"),
+    )
+    .order_by(exports.c.expires_at, exports.c.id)
+    .limit(bindparam("limit"))
 )
 _DELIVERY = select(deliveries).where(deliveries.c.id == bindparam("match_id"))
 _DELIVERY_EXCLUSIVE = _DELIVERY.with_for_update()
@@ -81,6 +94,28 @@ _DELIVERIES_OF_EXPORT = (
     select(deliveries)
     .where(deliveries.c.export_id == bindparam("match_id"))
     .order_by(deliveries.c.queued_at, deliveries.c.id)
+)
+
+_JOB = select(generation_jobs).where(generation_jobs.c.export_id == bindparam("match_id"))
+_JOB_EXCLUSIVE = _JOB.with_for_update()
+_ADD_JOB = generation_jobs.insert()
+_UPDATE_JOB = generation_jobs.update().where(generation_jobs.c.export_id == bindparam("match_id"))
+_REMOVE_JOB = generation_jobs.delete().where(generation_jobs.c.export_id == bindparam("match_id"))
+_DUE_JOBS = (
+    select(generation_jobs)
+    .where(generation_jobs.c.next_attempt_at <= bindparam("now"))
+    .order_by(generation_jobs.c.next_attempt_at, generation_jobs.c.export_id)
+    .limit(bindparam("limit"))
+)
+_DUE_JOBS_SKIP_LOCKED = _DUE_JOBS.with_for_update(skip_locked=True)
+_CLAIM_JOBS = (
+    generation_jobs.update()
+    .where(generation_jobs.c.export_id.in_(bindparam("ids", expanding=True)))
+    .values(
+        next_attempt_at=bindparam("lease_end"),
+        lease_id=bindparam("lease_id"),
+        attempts=generation_jobs.c.attempts + 1,
+    )
 )
 
 
@@ -189,6 +224,12 @@ class SqlAlchemyExportRepository(ExportRepository):
         total = (await self._transaction.execute(count, writes=False)).scalar_one()
         return ExportPage(tuple(export_from(row) for row in rows), total)
 
+    async def expired(self, now: datetime, limit: int) -> Sequence[Export]:
+        result = await self._transaction.execute(
+            _EXPIRED_EXPORTS, {"now": now, "limit": limit}, writes=False
+        )
+        return [export_from(row) for row in result.mappings()]
+
 
 class SqlAlchemyDeliveryRepository(DeliveryRepository):
     """Deliveries on one connection, in its transaction."""
@@ -240,6 +281,53 @@ class SqlAlchemyDeliveryRepository(DeliveryRepository):
         return claimed
 
 
+class SqlAlchemyGenerationJobRepository(GenerationJobRepository):
+    """Generation jobs on one connection, in its transaction."""
+
+    def __init__(self, transaction: _Transaction) -> None:
+        self._transaction = transaction
+
+    async def get(self, export_id: UUID, *, lock: bool = False) -> GenerationJob | None:
+        query = _JOB_EXCLUSIVE if lock and self._transaction.postgresql else _JOB
+        result = await self._transaction.execute(query, {"match_id": export_id}, writes=lock)
+        row = result.mappings().first()
+        return None if row is None else job_from(row)
+
+    async def add(self, job: GenerationJob) -> None:
+        try:
+            await self._transaction.execute(_ADD_JOB, job_values(job), writes=True)
+        except IntegrityError as exc:
+            raise DuplicateId(str(job.export_id)) from exc
+
+    async def update(self, job: GenerationJob) -> None:
+        result = await self._transaction.execute(
+            _UPDATE_JOB, {**job_values(job), "match_id": job.export_id}, writes=True
+        )
+        if result.rowcount != 1:
+            raise UnknownId(str(job.export_id))
+
+    async def remove(self, export_id: UUID) -> None:
+        await self._transaction.execute(_REMOVE_JOB, {"match_id": export_id}, writes=True)
+
+    async def claim(
+        self, now: datetime, lease_id: UUID, lease: timedelta, limit: int
+    ) -> Sequence[GenerationJob]:
+        query = _DUE_JOBS_SKIP_LOCKED if self._transaction.postgresql else _DUE_JOBS
+        result = await self._transaction.execute(query, {"now": now, "limit": limit}, writes=True)
+        claimed = [job_from(row).claimed(lease_id, now, lease) for row in result.mappings()]
+        if claimed:
+            await self._transaction.execute(
+                _CLAIM_JOBS,
+                {
+                    "ids": [j.export_id for j in claimed],
+                    "lease_end": now + lease,
+                    "lease_id": lease_id,
+                },
+                writes=True,
+            )
+        return claimed
+
+
 class SqlAlchemyUnitOfWork(UnitOfWork):
     """One connection and one transaction from ``engine``, for the length of an ``async with``.
 
@@ -248,6 +336,7 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
 
     exports: SqlAlchemyExportRepository
     deliveries: SqlAlchemyDeliveryRepository
+    jobs: SqlAlchemyGenerationJobRepository
 
     def __init__(self, engine: AsyncEngine, writers: asyncio.Lock | None = None) -> None:
         self._engine = engine
@@ -260,6 +349,7 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
         transaction = self._transaction = _Transaction(self._connection, self._writers)
         self.exports = SqlAlchemyExportRepository(transaction)
         self.deliveries = SqlAlchemyDeliveryRepository(transaction)
+        self.jobs = SqlAlchemyGenerationJobRepository(transaction)
         return self
 
     async def __aexit__(
@@ -298,5 +388,6 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
 __all__ = [
     "SqlAlchemyDeliveryRepository",
     "SqlAlchemyExportRepository",
+    "SqlAlchemyGenerationJobRepository",
     "SqlAlchemyUnitOfWork",
 ]

@@ -1,0 +1,179 @@
+"""Request an export: a PENDING export and its generation job, queued together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Any
+from uuid import uuid4
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic.alias_generators import to_camel
+
+from export_resend.application.addresses import CcList
+from export_resend.application.errors import FieldErrorCode, FieldIssue, ValidationFailed
+from export_resend.application.resend_export_email import cc_warnings
+from export_resend.domain.caller import Caller
+from export_resend.domain.export import Export, ExportType
+from export_resend.domain.generation import GenerationJob
+from export_resend.domain.ports import Clock, GenerationNotifier, UnitOfWorkFactory
+from export_resend.domain.records import (
+    BalanceAccountType,
+    ExportFilters,
+    FundingTransferFilters,
+    FundingTransferStatus,
+    TransactionEventFilters,
+    TransactionEventStatus,
+)
+
+Amount = Annotated[Decimal, Field(allow_inf_nan=False, max_digits=20, decimal_places=6)]
+SupplierId = Annotated[str, StringConstraints(min_length=1, max_length=128, strict=True)]
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    return None if moment is None else moment.astimezone(UTC)
+
+
+def _check_bounds(low: Any, high: Any, low_name: str, high_name: str) -> None:
+    if low is not None and high is not None and low > high:
+        message = (
+            f"must not be before {low_name}"
+            if isinstance(low, datetime)
+            else (f"must not be below {low_name}")
+        )
+        raise ValidationFailed([FieldIssue(FieldErrorCode.BAD_FORMAT.value, high_name, message)])
+
+
+class ExportCommand(BaseModel):
+    """What every export request may say: who gets the email in copy.
+
+    ``cc`` absent, ``null`` or ``[]`` means no copy. The request's own filters are the
+    fields of its subclass; ``filters()`` returns them for the domain (``None``: all rows).
+    """
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="ignore",
+        alias_generator=to_camel,
+        validate_by_name=True,
+        validate_by_alias=True,
+    )
+
+    cc: CcList | None = None
+
+    def filters(self) -> ExportFilters | None:
+        return None
+
+
+class TransactionEventsExportCommand(ExportCommand):
+    """A transaction events export: by event status, amount and last update."""
+
+    statuses: Annotated[list[TransactionEventStatus], Field(max_length=50)] | None = None
+    amount_min: Amount | None = None
+    amount_max: Amount | None = None
+    updated_at_from: AwareDatetime | None = None
+    updated_at_to: AwareDatetime | None = None
+
+    def filters(self) -> TransactionEventFilters:
+        _check_bounds(self.amount_min, self.amount_max, "amountMin", "amountMax")
+        _check_bounds(self.updated_at_from, self.updated_at_to, "updatedAtFrom", "updatedAtTo")
+        return TransactionEventFilters(
+            statuses=frozenset(self.statuses or ()),
+            amount_min=self.amount_min,
+            amount_max=self.amount_max,
+            updated_at_from=_utc(self.updated_at_from),
+            updated_at_to=_utc(self.updated_at_to),
+        )
+
+
+class FundingTransfersExportCommand(ExportCommand):
+    """A funding transfers export: by creation date, status, supplier, amount and the
+    types of the source and target balance accounts."""
+
+    created_at_from: AwareDatetime | None = None
+    created_at_to: AwareDatetime | None = None
+    statuses: Annotated[list[FundingTransferStatus], Field(max_length=50)] | None = None
+    supplier_ids: Annotated[list[SupplierId], Field(max_length=100)] | None = None
+    amount_min: Amount | None = None
+    amount_max: Amount | None = None
+    source_balance_account_type: BalanceAccountType | None = None
+    target_balance_account_type: BalanceAccountType | None = None
+
+    def filters(self) -> FundingTransferFilters:
+        _check_bounds(self.amount_min, self.amount_max, "amountMin", "amountMax")
+        _check_bounds(self.created_at_from, self.created_at_to, "createdAtFrom", "createdAtTo")
+        return FundingTransferFilters(
+            created_at_from=_utc(self.created_at_from),
+            created_at_to=_utc(self.created_at_to),
+            statuses=frozenset(self.statuses or ()),
+            supplier_ids=frozenset(self.supplier_ids or ()),
+            amount_min=self.amount_min,
+            amount_max=self.amount_max,
+            source_balance_account_type=self.source_balance_account_type,
+            target_balance_account_type=self.target_balance_account_type,
+        )
+
+
+COMMANDS: dict[ExportType, type[ExportCommand]] = {
+    ExportType.TRANSACTION_EVENTS: TransactionEventsExportCommand,
+    ExportType.SUPPLIER_PAYOUTS: ExportCommand,
+    ExportType.FUNDING_TRANSFERS: FundingTransfersExportCommand,
+    ExportType.MARKETPLACE_PAYOUTS: ExportCommand,
+}
+"""The request body of each export type."""
+
+
+def command_fields(export_type: ExportType) -> frozenset[str]:
+    """The body fields an export type's request reads (as the API names them)."""
+    model = COMMANDS[export_type]
+    return frozenset(info.alias or name for name, info in model.model_fields.items())
+
+
+@dataclass(frozen=True, slots=True)
+class ExportRequested:
+    """The PENDING export that was queued, and the CC addresses dropped on the way."""
+
+    export: Export
+    warnings: tuple[FieldIssue, ...]
+
+
+class RequestExport:
+    """Queue an export of ``export_type`` for the caller, with its generation job, in one
+    transaction; then tell the generator.
+
+    Raises ``ExportTypeNotAllowed`` when the caller's kind of client may not request that
+    type (``check_allowed`` says so before the body is even read), and
+    ``ValidationFailed`` for filters that contradict each other.
+    """
+
+    def __init__(
+        self, *, unit_of_work: UnitOfWorkFactory, clock: Clock, notifier: GenerationNotifier
+    ) -> None:
+        self._unit_of_work = unit_of_work
+        self._clock = clock
+        self._notifier = notifier
+
+    @staticmethod
+    def check_allowed(caller: Caller, export_type: ExportType) -> None:
+        """Raise ``ExportTypeNotAllowed`` unless the caller may request ``export_type``."""
+        Export.check_requestable(caller, export_type)
+
+    async def __call__(
+        self, caller: Caller, export_type: ExportType, command: ExportCommand
+    ) -> ExportRequested:
+        now = self._clock.now()
+        export, cc = Export.request(
+            export_id=uuid4(),
+            caller=caller,
+            export_type=export_type,
+            cc=command.cc or (),
+            filters=command.filters(),
+            now=now,
+        )
+        async with self._unit_of_work() as uow:
+            await uow.exports.add(export)
+            await uow.jobs.add(GenerationJob.queue(export.id, now))
+            await uow.commit()
+        self._notifier.export_requested(export.id)
+        return ExportRequested(export, cc_warnings("cc", cc))
