@@ -29,7 +29,7 @@ In one session:
    (at ``--rows``, the runs of 1 and 2 serve); a run estimated (from 1 and 2) to take over
    ``--flat-max-seconds`` is skipped: with the defaults, 3,000,000 rows under tracemalloc.
 
-    .venv/bin/python -m bench.generation                      # 1M rows, 3 rounds, ~3 min
+    .venv/bin/python -m bench.generation                      # 1M rows, 3 rounds, ~2.5 min
     .venv/bin/python -m bench.generation --rows 200000 --runs 1 --flat-rows 100000,200000
 """
 
