@@ -147,6 +147,18 @@ async def test_funding_transfer_filters_are_stored_as_given(api: Api) -> None:
             "F-E-012",
             "createdAtTo",
         ),
+        (
+            ExportType.TRANSACTION_EVENTS,
+            {"updatedAtFrom": "0001-01-01T00:00:00+01:00"},
+            "F-E-012",
+            "updatedAtFrom",
+        ),
+        (
+            ExportType.FUNDING_TRANSFERS,
+            {"createdAtTo": "9999-12-31T23:59:59-01:00"},
+            "F-E-012",
+            "createdAtTo",
+        ),
         (ExportType.FUNDING_TRANSFERS, {"supplierIds": [""]}, "F-E-012", "supplierIds[0]"),
         (ExportType.SUPPLIER_PAYOUTS, {"cc": ["not an address"]}, "F-E-012", "cc[0]"),
         (
@@ -298,3 +310,10 @@ async def test_a_download_after_expiry_is_a_410_even_before_the_sweep(api: Api) 
     assert await api.world.container.expire_exports()() == 1
     assert api.world.files.keys() == []
     _problem(await api.client.get(link), 410, "EXPORT_EXPIRED")
+
+
+async def test_a_ready_export_whose_file_was_lost_is_a_404_not_a_500(api: Api) -> None:
+    _, link = await _ready_link(api)
+    [key] = api.world.files.keys()
+    await api.world.files.delete(key)
+    _problem(await api.client.get(link), 404, "EXPORT_NOT_FOUND")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from uuid import UUID, uuid4
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -13,8 +15,12 @@ from sqlalchemy import Connection, inspect
 
 from export_resend.adapters.sql import Database
 from export_resend.adapters.sql.database import HEAD_REVISION, alembic_config
-from export_resend.adapters.sql.schema import metadata
+from export_resend.adapters.sql.schema import exports, metadata
+from export_resend.domain.export import ExportStatus
 from tests.postgres import scratch_database
+
+PENDING_ID = UUID("1a2b3c4d-0000-4000-8000-000000000004")
+LEASE = timedelta(minutes=5)
 
 TABLES = {
     "generation_jobs",
@@ -70,3 +76,31 @@ async def test_the_migrated_schema_is_the_declared_one(empty: Database) -> None:
     await empty.upgrade()
     async with empty.engine.connect() as connection:
         assert await connection.run_sync(_differences) == []
+
+
+async def test_exports_left_pending_before_generation_existed_are_failed_not_generated(
+    empty: Database,
+) -> None:
+    await empty.upgrade("0003")
+    async with empty.engine.begin() as connection:
+        await connection.execute(  # only the columns 0003 has
+            exports.insert().values(
+                id=PENDING_ID,
+                tenant_id="acme",
+                type="FUNDING_TRANSFERS",
+                owner_id="sam",
+                owner_email="sam@acme.example.com",
+                cc=[],
+                status="PENDING",
+                requested_at=datetime(2026, 1, 1, tzinfo=UTC),
+                version=0,
+            )
+        )
+    await empty.upgrade()
+    async with empty.unit_of_work() as uow:
+        export = await uow.exports.get(PENDING_ID)
+        assert await uow.jobs.claim(datetime(2030, 1, 1, tzinfo=UTC), uuid4(), LEASE, 10) == []
+    assert export is not None
+    assert export.status is ExportStatus.FAILED
+    assert export.failure_reason is not None
+    assert "request it again" in export.failure_reason

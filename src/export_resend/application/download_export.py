@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from uuid import UUID
@@ -9,7 +10,9 @@ from uuid import UUID
 from export_resend.application.links import DownloadLinks
 from export_resend.domain.errors import ExportNotFound
 from export_resend.domain.export import Export, ExportFile
-from export_resend.domain.ports import Clock, FileStore, UnitOfWorkFactory
+from export_resend.domain.ports import Clock, FileMissing, FileStore, UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
 
 
 def download_name(export: Export) -> str:
@@ -59,5 +62,9 @@ class DownloadExport:
         if export is None:
             raise ExportNotFound(export_id)
         file = export.check_downloadable(self._clock.now())
-        chunks = await self._files.open(file.storage_key)
+        try:
+            chunks = await self._files.open(file.storage_key)
+        except FileMissing:  # lost by the store: say so loudly, answer as for no file
+            log.error("export %s is READY but its file %s is missing", export_id, file.storage_key)
+            raise ExportNotFound(export_id) from None
         return Download(export, file, download_name(export), chunks)

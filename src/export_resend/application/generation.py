@@ -211,13 +211,12 @@ class GenerateClaimedExport:
             renewing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await renewing
-        try:
-            ready = export.mark_ready(file, self._clock.now(), self._link_ttl)
-            recorded = await self._settle(job, ready)
-        except BaseException:
-            await self._files.delete(key)
-            raise
-        if recorded is None:
+        # on an error here the file stays: the transaction may have committed (a connection
+        # lost during COMMIT), and a READY export without its file is worse than a stray file
+        recorded = await self._settle(
+            job, export.mark_ready(file, self._clock.now(), self._link_ttl)
+        )
+        if recorded is None:  # the lease was lost: certainly not ours to keep
             await self._files.delete(key)
         return recorded
 

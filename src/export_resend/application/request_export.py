@@ -8,8 +8,9 @@ from decimal import Decimal
 from typing import Annotated, Any
 from uuid import uuid4
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
 
 from export_resend.application.addresses import CcList
 from export_resend.application.errors import FieldErrorCode, FieldIssue, ValidationFailed
@@ -28,11 +29,18 @@ from export_resend.domain.records import (
 )
 
 Amount = Annotated[Decimal, Field(allow_inf_nan=False, max_digits=20, decimal_places=6)]
+
+
+def _in_utc(moment: datetime) -> datetime:
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 has no UTC moment
+        raise PydanticCustomError("datetime_range", "is out of the range of dates") from None
+
+
+Moment = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+"""A date with a zone, given back in UTC."""
 SupplierId = Annotated[str, StringConstraints(min_length=1, max_length=128, strict=True)]
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    return None if moment is None else moment.astimezone(UTC)
 
 
 def _check_bounds(low: Any, high: Any, low_name: str, high_name: str) -> None:
@@ -72,8 +80,8 @@ class TransactionEventsExportCommand(ExportCommand):
     statuses: Annotated[list[TransactionEventStatus], Field(max_length=50)] | None = None
     amount_min: Amount | None = None
     amount_max: Amount | None = None
-    updated_at_from: AwareDatetime | None = None
-    updated_at_to: AwareDatetime | None = None
+    updated_at_from: Moment | None = None
+    updated_at_to: Moment | None = None
 
     def filters(self) -> TransactionEventFilters:
         _check_bounds(self.amount_min, self.amount_max, "amountMin", "amountMax")
@@ -82,8 +90,8 @@ class TransactionEventsExportCommand(ExportCommand):
             statuses=frozenset(self.statuses or ()),
             amount_min=self.amount_min,
             amount_max=self.amount_max,
-            updated_at_from=_utc(self.updated_at_from),
-            updated_at_to=_utc(self.updated_at_to),
+            updated_at_from=(self.updated_at_from),
+            updated_at_to=(self.updated_at_to),
         )
 
 
@@ -91,8 +99,8 @@ class FundingTransfersExportCommand(ExportCommand):
     """A funding transfers export: by creation date, status, supplier, amount and the
     types of the source and target balance accounts."""
 
-    created_at_from: AwareDatetime | None = None
-    created_at_to: AwareDatetime | None = None
+    created_at_from: Moment | None = None
+    created_at_to: Moment | None = None
     statuses: Annotated[list[FundingTransferStatus], Field(max_length=50)] | None = None
     supplier_ids: Annotated[list[SupplierId], Field(max_length=100)] | None = None
     amount_min: Amount | None = None
@@ -104,8 +112,8 @@ class FundingTransfersExportCommand(ExportCommand):
         _check_bounds(self.amount_min, self.amount_max, "amountMin", "amountMax")
         _check_bounds(self.created_at_from, self.created_at_to, "createdAtFrom", "createdAtTo")
         return FundingTransferFilters(
-            created_at_from=_utc(self.created_at_from),
-            created_at_to=_utc(self.created_at_to),
+            created_at_from=(self.created_at_from),
+            created_at_to=(self.created_at_to),
             statuses=frozenset(self.statuses or ()),
             supplier_ids=frozenset(self.supplier_ids or ()),
             amount_min=self.amount_min,

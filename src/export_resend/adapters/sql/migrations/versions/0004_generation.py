@@ -35,10 +35,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("export_id", name="pk_generation_jobs"),
     )
     op.create_index("ix_generation_jobs_due", "generation_jobs", ["next_attempt_at", "export_id"])
-    # exports left PENDING before this revision are generated from now on
+    # Exports left PENDING before this revision have no filters or supplier scope on record
+    # (a supplier's would be generated tenant-wide), and may be in a host's own hands: they
+    # are not generated here, but ended with a reason the owner can read.
     op.execute(
-        "INSERT INTO generation_jobs (export_id, queued_at, next_attempt_at, attempts)"
-        " SELECT id, requested_at, requested_at, 0 FROM exports WHERE status = 'PENDING'"
+        "UPDATE exports SET status = 'FAILED', version = version + 1, failure_reason ="
+        " 'requested before this version generated exports; please request it again'"
+        " WHERE status = 'PENDING'"
     )
 
 
