@@ -101,6 +101,14 @@ class Settings(BaseSettings):
     """How many rows the bundled demo source generates per export (before filters)."""
     demo_seed: int = 0
 
+    resend_limit_per_hour: Annotated[int, Field(ge=1, le=10_000)] = 5
+    """Resends of one export allowed in any rolling hour, counted in the database."""
+    idempotency_retention: Duration = timedelta(hours=24)
+    """How long an ``Idempotency-Key`` and its stored response are kept."""
+    idempotency_lease: Duration = timedelta(seconds=60)
+    """How long a request in flight holds its ``Idempotency-Key`` before a retry may take
+    it over (a process that died mid-request holds it no longer than this)."""
+
     @model_validator(mode="after")
     def _coherent(self) -> Self:
         if self.delivery_retry_first > self.delivery_retry_max:

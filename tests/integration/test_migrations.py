@@ -24,6 +24,7 @@ LEASE = timedelta(minutes=5)
 
 TABLES = {
     "generation_jobs",
+    "idempotency_keys",
     "alembic_version",
     "api_keys",
     "deliveries",

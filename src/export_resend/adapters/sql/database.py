@@ -18,7 +18,7 @@ from export_resend.adapters.sql.unit_of_work import SQLITE_BEGIN, SqlAlchemyUnit
 from export_resend.domain.ports import UnitOfWork
 
 MIGRATIONS = "export_resend.adapters.sql:migrations"
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0005"
 """The newest migration; a test checks that it is the head of the migration scripts."""
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -84,6 +85,9 @@ api_keys = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("revoked_at", UtcDateTime),
     Column("last_used_at", UtcDateTime),
+    # the public part of a key, shown by `keys list` and named to `keys revoke`; keys made
+    # before revision 0005 have none
+    Column("key_id", String(32), unique=True),
     ForeignKeyConstraint(["tenant_id", "user_id"], ["users.tenant_id", "users.id"]),
 )
 
@@ -157,4 +161,24 @@ generation_jobs = Table(
     Column("lease_id", Uuid),
     # only PENDING exports have a job, so the table is as small as the queue
     Index("ix_generation_jobs_due", "next_attempt_at", "export_id"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    # scoped to the API key (its digest), the request (method and path) and the key itself
+    Column("scope", String(64), primary_key=True),
+    Column("request", String(512), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    # while the first request runs: who holds the key, and until when
+    Column("lease_id", Uuid),
+    Column("locked_until", UtcDateTime),
+    # once it has succeeded: the response to replay
+    Column("response_status", Integer),
+    Column("response_headers", Json),
+    Column("response_body", LargeBinary),
+    Index("ix_idempotency_keys_expiry", "expires_at"),
 )
