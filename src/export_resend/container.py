@@ -37,6 +37,11 @@ from export_resend.application.generation import (
     ReleaseClaimedExports,
 )
 from export_resend.application.get_export import GetExport
+from export_resend.application.idempotency import (
+    BeginIdempotentRequest,
+    PurgeIdempotencyKeys,
+    ReleaseIdempotencyKey,
+)
 from export_resend.application.links import DownloadLinks
 from export_resend.application.list_export_emails import ListExportEmails
 from export_resend.application.list_exports import ListExports
@@ -49,6 +54,7 @@ from export_resend.application.outbox import (
 from export_resend.application.request_export import RequestExport
 from export_resend.application.resend_export_email import ResendExportEmail
 from export_resend.application.seed_demo import SeedDemo
+from export_resend.domain.delivery import ResendLimit
 from export_resend.domain.ports import Mailer, UnitOfWork
 from export_resend.settings import Settings
 
@@ -321,9 +327,13 @@ class Container(containers.DeclarativeContainer):
     expire_exports = providers.Singleton(
         ExpireExports, unit_of_work=unit_of_work.provider, files=file_store, clock=clock
     )
+    purge_idempotency_keys = providers.Singleton(
+        PurgeIdempotencyKeys, unit_of_work=unit_of_work.provider, clock=clock
+    )
     expiry_sweeper = providers.Singleton(
         ExpirySweeper,
         expire_exports,
+        purge=purge_idempotency_keys,
         interval=settings.provided.expiry_sweep_interval.provided.total_seconds.call(),
     )
     generator_running = providers.Resource(
@@ -342,6 +352,17 @@ class Container(containers.DeclarativeContainer):
         clock=clock,
         notifier=dispatcher,
         message_id_domain=settings.provided.mail_domain,
+        limit=providers.Factory(ResendLimit, settings.provided.resend_limit_per_hour),
+    )
+    begin_idempotent_request = providers.Singleton(
+        BeginIdempotentRequest,
+        unit_of_work=unit_of_work.provider,
+        clock=clock,
+        retention=settings.provided.idempotency_retention,
+        lease=settings.provided.idempotency_lease,
+    )
+    release_idempotency_key = providers.Singleton(
+        ReleaseIdempotencyKey, unit_of_work=unit_of_work.provider
     )
     get_export = providers.Singleton(GetExport, unit_of_work=unit_of_work.provider, clock=clock)
     list_export_emails = providers.Singleton(ListExportEmails, unit_of_work=unit_of_work.provider)

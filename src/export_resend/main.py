@@ -28,5 +28,7 @@ def create_app(
         request_export=container.request_export(),
         list_exports=container.list_exports(),
         download_export=container.download_export(),
+        begin_idempotent_request=container.begin_idempotent_request(),
+        release_idempotency_key=container.release_idempotency_key(),
         lifespan=Lifespan(container),
     )

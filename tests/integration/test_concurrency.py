@@ -14,8 +14,8 @@ from export_resend.application.resend_export_email import (
     ResendExportEmail,
     ResendExportEmailCommand,
 )
-from export_resend.domain.delivery import Delivery, DeliveryKind
-from export_resend.domain.errors import ExportNotReady
+from export_resend.domain.delivery import Delivery, DeliveryKind, ResendLimit
+from export_resend.domain.errors import ExportNotReady, ResendRateLimited
 from export_resend.domain.export import Export, ExportStatus
 from export_resend.domain.ports import ConcurrentUpdate
 from export_resend.domain.recipients import Recipients
@@ -34,12 +34,13 @@ class Notices:
         self.ids.append(delivery_id)
 
 
-def _resend(database: Database, clock: ManualClock) -> ResendExportEmail:
+def _resend(database: Database, clock: ManualClock, per_hour: int = 100) -> ResendExportEmail:
     return ResendExportEmail(
         unit_of_work=database.unit_of_work,
         clock=clock,
         notifier=Notices(),
         message_id_domain="example.com",
+        limit=ResendLimit(per_hour),
     )
 
 
@@ -89,6 +90,22 @@ async def test_many_resends_at_once_all_commit(postgres: Database) -> None:
     assert len(await _deliveries(postgres, target.id)) == 8
 
 
+async def test_resends_at_once_beyond_the_limit_are_refused_not_counted_twice(
+    database: Database,
+) -> None:
+    store = database
+    target = await _stored(store, export(OLIVIA))
+    resend = _resend(store, ManualClock(NOW), per_hour=5)
+    command = ResendExportEmailCommand(export_id=target.id)
+    outcomes = await asyncio.gather(
+        *(resend(OLIVIA, command) for _ in range(12)), return_exceptions=True
+    )
+    refused = [o for o in outcomes if isinstance(o, ResendRateLimited)]
+    assert len(refused) == 7, outcomes
+    assert all(r.retry_after_seconds == 3600 for r in refused)
+    assert len(await _deliveries(store, target.id)) == 5
+
+
 async def test_an_expiry_waits_for_a_resend_in_progress(postgres: Database) -> None:
     target = await _stored(postgres, export(OLIVIA))
     async with postgres.unit_of_work() as resend:
@@ -96,7 +113,7 @@ async def test_an_expiry_waits_for_a_resend_in_progress(postgres: Database) -> N
         assert read is not None
         expiry = asyncio.create_task(_expire(postgres, target.id))
         await asyncio.sleep(BLOCKED)
-        assert not expiry.done()  # the shared lock holds the expiry back
+        assert not expiry.done()  # the lock holds the expiry back
         delivery = Delivery.queue(
             target.id, DeliveryKind.RESEND, Recipients(OLIVIA.email), NOW, "example.com"
         )

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from export_resend.adapters.sql import Database
+from export_resend.domain.export import Export
 from export_resend.domain.ports import ConcurrentUpdate
 from export_resend.testing.contracts import sample_export
 from tests.postgres import _dsn, server_url
@@ -42,25 +43,29 @@ async def test_a_connection_the_server_dropped_is_replaced(postgres: Database) -
 
 async def test_a_deadlock_between_two_writers_is_a_concurrent_update(postgres_url: str) -> None:
     database = Database(postgres_url, pool_size=2)
-    stored = sample_export()
+    first, second = sample_export(), sample_export()
     try:
         async with database.unit_of_work() as uow:
-            await uow.exports.add(stored)
+            await uow.exports.add(first)
+            await uow.exports.add(second)
             await uow.commit()
-        both_read = asyncio.Barrier(2)
-        assert stored.expires_at is not None
-        when = stored.expires_at
+        both_locked = asyncio.Barrier(2)
 
-        async def read_then_write() -> None:
+        async def lock_one_then_write_the_other(mine: Export, theirs: Export) -> None:
             async with database.unit_of_work() as uow:
-                current = await uow.exports.get(stored.id, lock=True)
-                assert current is not None
-                await both_read.wait()
-                await uow.exports.update(current.expire(when))
+                assert await uow.exports.get(mine.id, lock=True) is not None
+                await both_locked.wait()
+                assert theirs.expires_at is not None
+                await uow.exports.update(theirs.expire(theirs.expires_at))
                 await uow.commit()
 
         results = await asyncio.wait_for(
-            asyncio.gather(read_then_write(), read_then_write(), return_exceptions=True), 20
+            asyncio.gather(
+                lock_one_then_write_the_other(first, second),
+                lock_one_then_write_the_other(second, first),
+                return_exceptions=True,
+            ),
+            20,
         )
         assert sum(isinstance(r, ConcurrentUpdate) for r in results) == 1
         assert results.count(None) == 1

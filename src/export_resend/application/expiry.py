@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 
 from export_resend.domain.export import ExportStatus
 from export_resend.domain.ports import Clock, ConcurrentUpdate, FileStore, UnitOfWorkFactory
@@ -58,13 +59,21 @@ class ExpireExports:
 
 
 class ExpirySweeper:
-    """Runs ``ExpireExports`` every ``interval`` seconds until stopped; a failed sweep is
-    logged and the next one runs as planned."""
+    """Runs ``ExpireExports`` every ``interval`` seconds until stopped, then ``purge`` (the
+    idempotency keys past retention) if given; a failed sweep is logged and the next one
+    runs as planned."""
 
-    def __init__(self, sweep: ExpireExports, *, interval: float) -> None:
+    def __init__(
+        self,
+        sweep: ExpireExports,
+        *,
+        interval: float,
+        purge: Callable[[], Awaitable[int]] | None = None,
+    ) -> None:
         if interval <= 0:
             raise ValueError("interval must be > 0")
         self._sweep = sweep
+        self._purge = purge
         self._interval = interval
         self._task: asyncio.Task[None] | None = None
 
@@ -86,6 +95,8 @@ class ExpirySweeper:
             try:
                 if count := await self._sweep():
                     log.info("%d exports expired; their files are deleted", count)
+                if self._purge is not None and (count := await self._purge()):
+                    log.info("%d idempotency keys past retention deleted", count)
             except Exception:
                 log.exception("the expiry sweep failed; trying again in %s s", self._interval)
             await asyncio.sleep(self._interval)

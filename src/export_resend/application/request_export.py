@@ -14,6 +14,7 @@ from pydantic_core import PydanticCustomError
 
 from export_resend.application.addresses import CcList
 from export_resend.application.errors import FieldErrorCode, FieldIssue, ValidationFailed
+from export_resend.application.idempotency import IdempotentResponse
 from export_resend.application.resend_export_email import cc_warnings
 from export_resend.domain.caller import Caller
 from export_resend.domain.export import Export, ExportType
@@ -168,8 +169,15 @@ class RequestExport:
         Export.check_requestable(caller, export_type)
 
     async def __call__(
-        self, caller: Caller, export_type: ExportType, command: ExportCommand
+        self,
+        caller: Caller,
+        export_type: ExportType,
+        command: ExportCommand,
+        *,
+        idempotency: IdempotentResponse[ExportRequested] | None = None,
     ) -> ExportRequested:
+        """Queue the export; with ``idempotency``, its response is stored under the key in
+        the same transaction."""
         now = self._clock.now()
         export, cc = Export.request(
             export_id=uuid4(),
@@ -179,9 +187,12 @@ class RequestExport:
             filters=command.filters(),
             now=now,
         )
+        requested = ExportRequested(export, cc_warnings("cc", cc))
         async with self._unit_of_work() as uow:
             await uow.exports.add(export)
             await uow.jobs.add(GenerationJob.queue(export.id, now))
+            if idempotency is not None:
+                await idempotency.record(uow, requested)
             await uow.commit()
         self._notifier.export_requested(export.id)
-        return ExportRequested(export, cc_warnings("cc", cc))
+        return requested

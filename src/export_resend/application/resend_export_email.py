@@ -10,8 +10,9 @@ from pydantic.alias_generators import to_camel
 
 from export_resend.application.addresses import CcList
 from export_resend.application.errors import FieldIssue
+from export_resend.application.idempotency import IdempotentResponse
 from export_resend.domain.caller import Caller
-from export_resend.domain.delivery import Delivery, DeliveryKind
+from export_resend.domain.delivery import Delivery, DeliveryKind, ResendLimit
 from export_resend.domain.errors import ExportNotFound
 from export_resend.domain.export import Export
 from export_resend.domain.ports import Clock, DeliveryNotifier, UnitOfWorkFactory
@@ -65,9 +66,12 @@ def cc_warnings(field: str, cc: NormalizedCc) -> tuple[FieldIssue, ...]:
 class ResendExportEmail:
     """Queue the email again, for the owner of a READY export, in one transaction.
 
-    Raises ``ExportNotFound``, ``ExportForbidden`` or ``ExportNotReady``, in that order of
-    precedence. On success the delivery is committed to the outbox before this returns,
-    and the dispatcher is told; sending never happens inside this call.
+    Raises ``ExportNotFound``, ``ExportForbidden``, ``ExportNotReady`` or
+    ``ResendRateLimited`` (``limit`` counts the export's resends in the database, so it
+    holds across processes), in that order of precedence. On success the delivery is
+    committed to the outbox before this returns, and the dispatcher is told; sending never
+    happens inside this call. With ``idempotency``, the response is stored under its key
+    in that same transaction.
     """
 
     def __init__(
@@ -77,26 +81,41 @@ class ResendExportEmail:
         clock: Clock,
         notifier: DeliveryNotifier,
         message_id_domain: str,
+        limit: ResendLimit,
     ) -> None:
         self._unit_of_work = unit_of_work
         self._clock = clock
         self._notifier = notifier
         self._message_id_domain = message_id_domain
+        self._limit = limit
 
-    async def __call__(self, caller: Caller, command: ResendExportEmailCommand) -> ResendReceipt:
+    async def __call__(
+        self,
+        caller: Caller,
+        command: ResendExportEmailCommand,
+        *,
+        idempotency: IdempotentResponse[ResendReceipt] | None = None,
+    ) -> ResendReceipt:
         now = self._clock.now()
         async with self._unit_of_work() as uow:
-            # the shared lock makes an expiry wait for this resend, or this resend see it
+            # the exclusive lock makes an expiry wait for this resend, or this resend see
+            # it; and concurrent resends of one export take turns, so the limit holds
             export = await uow.exports.get(command.export_id, lock=True)
             if export is None:
                 raise ExportNotFound(command.export_id)
             plan = export.plan_resend(caller, command.cc, now)
+            counted = await uow.deliveries.queued_since(
+                export.id, DeliveryKind.RESEND, self._limit.counted_after(now)
+            )
+            self._limit.check(export.id, counted, now)
             delivery = Delivery.queue(
                 export.id, DeliveryKind.RESEND, plan.recipients, now, self._message_id_domain
             )
             await uow.deliveries.add(delivery)
+            field = "cc" if command.cc is not None else "originalCc"
+            receipt = ResendReceipt(export, plan.recipients, delivery, cc_warnings(field, plan.cc))
+            if idempotency is not None:
+                await idempotency.record(uow, receipt)
             await uow.commit()
         self._notifier.delivery_queued(delivery.id)
-        field = "cc" if command.cc is not None else "originalCc"
-        warnings = cc_warnings(field, plan.cc)
-        return ResendReceipt(export, plan.recipients, delivery, warnings)
+        return receipt

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from uuid import UUID, uuid4
 
+from export_resend.domain.errors import ResendRateLimited
 from export_resend.domain.recipients import Recipients
 
 
@@ -93,6 +95,37 @@ class RetryPolicy:
         doubled = self.first_delay.total_seconds() * 2.0 ** min(max(attempts - 1, 0), 64)
         ceiling = min(doubled, self.max_delay.total_seconds())
         return timedelta(seconds=ceiling / 2 + ceiling / 2 * self.jitter())
+
+
+@dataclass(frozen=True, slots=True)
+class ResendLimit:
+    """At most ``per_window`` resends of one export in any rolling ``window``.
+
+    A resend queued at ``t`` counts until ``t + window``; the one that would exceed the
+    limit is refused with the time until the oldest counted resend stops counting.
+    """
+
+    per_window: int
+    window: timedelta = timedelta(hours=1)
+
+    def __post_init__(self) -> None:
+        if self.per_window < 1:
+            raise ValueError("per_window must be at least 1")
+        if self.window <= timedelta(0):
+            raise ValueError("window must be longer than zero")
+
+    def counted_after(self, now: datetime) -> datetime:
+        """Resends queued strictly after this moment count at ``now``."""
+        return now - self.window
+
+    def check(self, export_id: UUID, counted: Sequence[datetime], now: datetime) -> None:
+        """Raise ``ResendRateLimited`` if ``counted`` (the ``queued_at`` of the export's
+        resends after ``counted_after(now)``) leaves no room for one more."""
+        if len(counted) < self.per_window:
+            return
+        opens_at = sorted(counted)[-self.per_window] + self.window
+        wait = max(1, math.ceil((opens_at - now).total_seconds()))
+        raise ResendRateLimited(export_id, self.per_window, wait)
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,3 +72,17 @@ class TooManyCcRecipients(DomainError):
         super().__init__(f"{count} CC addresses given, at most {limit} allowed")
         self.count = count
         self.limit = limit
+
+
+class ResendRateLimited(DomainError):
+    """This export was resent as often as a rolling hour allows; ``retry_after_seconds`` is
+    how long until the next resend is allowed."""
+
+    def __init__(self, export_id: UUID, limit: int, retry_after_seconds: int) -> None:
+        super().__init__(
+            f"export {export_id} was resent {limit} times within the hour;"
+            f" try again in {retry_after_seconds} s"
+        )
+        self.export_id = export_id
+        self.limit = limit
+        self.retry_after_seconds = retry_after_seconds

@@ -18,9 +18,10 @@ from typing import Protocol, Self
 from uuid import UUID
 
 from export_resend.domain.caller import Caller
-from export_resend.domain.delivery import Delivery, RecipientResult
+from export_resend.domain.delivery import Delivery, DeliveryKind, RecipientResult
 from export_resend.domain.export import Export, ExportPage, ExportQuery
 from export_resend.domain.generation import GenerationJob
+from export_resend.domain.idempotency import IdempotencyKey, IdempotencyRecord
 from export_resend.domain.records import (
     ExportScope,
     FundingTransfer,
@@ -56,8 +57,8 @@ class ExportRepository(Protocol):
     """Exports, inside one unit of work.
 
     ``get`` returns ``None`` for an unknown id, never raises for it. With ``lock=True`` it
-    also holds a shared lock on the export until the unit of work ends: an ``update`` of it
-    in another unit of work waits until then (several shared locks may be held at once).
+    also holds an exclusive lock on the export until the unit of work ends: an ``update`` of
+    it, or a ``get`` with ``lock=True``, in another unit of work waits until then.
     ``add`` raises ``DuplicateId`` for a stored id (at once or at commit).
     ``update`` stores ``export`` only if its ``version`` is the stored one, and returns it
     with ``version + 1``; it raises ``UnknownId`` for an unknown id and
@@ -89,7 +90,9 @@ class DeliveryRepository(Protocol):
     on the delivery until the unit of work ends. ``add`` raises ``DuplicateId`` for a stored
     id; ``update`` replaces a stored delivery and raises ``UnknownId`` for an unknown one.
     ``list_for_export`` returns the deliveries of one export, oldest ``queued_at`` first
-    (ties by id), and an empty sequence for an unknown export.
+    (ties by id), and an empty sequence for an unknown export. ``queued_since`` returns the
+    ``queued_at`` of the export's deliveries of ``kind`` queued strictly after ``since``,
+    oldest first.
 
     ``claim`` takes up to ``limit`` deliveries that are due at ``now``
     (``Delivery.is_due``), earliest ``next_attempt_at`` first (ties by id), stores each
@@ -106,6 +109,10 @@ class DeliveryRepository(Protocol):
     async def update(self, delivery: Delivery) -> None: ...
 
     async def list_for_export(self, export_id: UUID) -> Sequence[Delivery]: ...
+
+    async def queued_since(
+        self, export_id: UUID, kind: DeliveryKind, since: datetime
+    ) -> Sequence[datetime]: ...
 
     async def claim(
         self, now: datetime, lease_id: UUID, lease: timedelta, limit: int
@@ -141,6 +148,30 @@ class GenerationJobRepository(Protocol):
     ) -> Sequence[GenerationJob]: ...
 
 
+class IdempotencyKeyRepository(Protocol):
+    """Idempotency keys and the responses stored under them, inside one unit of work.
+
+    ``get`` returns ``None`` for an unknown key, expired or not; with ``lock=True`` it holds
+    an exclusive lock on the record until the unit of work ends. ``add`` raises
+    ``DuplicateId`` for a stored key (at once or at commit), so of two units of work adding
+    the same key only one commits. ``update`` replaces a stored record and raises
+    ``UnknownId`` for an unknown one. ``remove`` deletes a record (an unknown key is no
+    error). ``purge`` deletes up to ``limit`` records whose ``expires_at`` is at or before
+    ``now`` and returns how many it deleted. A response's bytes and headers come back
+    exactly as stored.
+    """
+
+    async def get(self, key: IdempotencyKey, *, lock: bool = False) -> IdempotencyRecord | None: ...
+
+    async def add(self, record: IdempotencyRecord) -> None: ...
+
+    async def update(self, record: IdempotencyRecord) -> None: ...
+
+    async def remove(self, key: IdempotencyKey) -> None: ...
+
+    async def purge(self, now: datetime, limit: int) -> int: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction: everything written through it is committed together or not at all.
 
@@ -153,6 +184,7 @@ class UnitOfWork(Protocol):
     exports: ExportRepository
     deliveries: DeliveryRepository
     jobs: GenerationJobRepository
+    idempotency: IdempotencyKeyRepository
 
     async def __aenter__(self) -> Self: ...
 

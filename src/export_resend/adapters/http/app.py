@@ -13,6 +13,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from export_resend.adapters.http.body import MAX_BODY_BYTES, read_json_object
+from export_resend.adapters.http.idempotency import IdempotentRequests
 from export_resend.adapters.http.problems import exception_handlers
 from export_resend.adapters.http.schemas import (
     ExportEmailsResponse,
@@ -25,9 +26,15 @@ from export_resend.application.authenticate_caller import AuthenticateCaller
 from export_resend.application.download_export import DownloadExport
 from export_resend.application.errors import FieldErrorCode, FieldIssue, ValidationFailed
 from export_resend.application.get_export import GetExport
+from export_resend.application.idempotency import BeginIdempotentRequest, ReleaseIdempotencyKey
 from export_resend.application.list_export_emails import ListExportEmails
 from export_resend.application.list_exports import ListExports, ListExportsCommand
-from export_resend.application.request_export import COMMANDS, RequestExport, command_fields
+from export_resend.application.request_export import (
+    COMMANDS,
+    ExportRequested,
+    RequestExport,
+    command_fields,
+)
 from export_resend.application.resend_export_email import (
     ResendExportEmail,
     ResendExportEmailCommand,
@@ -84,9 +91,11 @@ class ExportEndpoints:
         request_export: RequestExport,
         list_exports: ListExports,
         download_export: DownloadExport,
+        idempotent: IdempotentRequests,
         max_body_bytes: int = MAX_BODY_BYTES,
     ) -> None:
         self._authenticate = authenticate
+        self._idempotent = idempotent
         self._resend_export_email = resend_export_email
         self._get_export = get_export
         self._list_export_emails = list_export_emails
@@ -103,12 +112,20 @@ class ExportEndpoints:
     async def resend_email(self, request: Request) -> Response:
         caller = await self._caller(request)
         export_id = _export_id(request)
+        self._idempotent.key_of(request)
         body = await read_json_object(request, self._max_body_bytes) or {}
         ignored = _ignored(body, _RESEND_FIELDS)
         fields = {name: value for name, value in body.items() if name in _RESEND_FIELDS}
         command = validate(ResendExportEmailCommand, {**fields, "exportId": export_id})
-        receipt = await self._resend_export_email(caller, command)
-        return _json(ResendEmailResponse.of(receipt, ignored))
+        return await self._idempotent.run(
+            request,
+            name=f"POST /v1/exports/{export_id}/resend-email",
+            body=body,
+            call=lambda idempotency: self._resend_export_email(
+                caller, command, idempotency=idempotency
+            ),
+            respond=lambda receipt: _json(ResendEmailResponse.of(receipt, ignored)),
+        )
 
     async def get(self, request: Request) -> Response:
         caller = await self._caller(request)
@@ -131,14 +148,27 @@ class ExportEndpoints:
     async def _request(self, request: Request, export_type: ExportType) -> Response:
         caller = await self._caller(request)
         self._request_export.check_allowed(caller, export_type)
+        self._idempotent.key_of(request)
         body = await read_json_object(request, self._max_body_bytes) or {}
         known = command_fields(export_type)
         fields = {name: value for name, value in body.items() if name in known}
         command = validate(COMMANDS[export_type], fields)
-        requested = await self._request_export(caller, export_type, command)
-        response = _json(ExportRequestedResponse.of(requested, _ignored(body, known)), 202)
-        response.headers["Location"] = f"/v1/exports/{requested.export.id}"
-        return response
+        ignored = _ignored(body, known)
+
+        def respond(requested: ExportRequested) -> Response:
+            response = _json(ExportRequestedResponse.of(requested, ignored), 202)
+            response.headers["Location"] = f"/v1/exports/{requested.export.id}"
+            return response
+
+        return await self._idempotent.run(
+            request,
+            name=f"POST {request.url.path}",
+            body=body,
+            call=lambda idempotency: self._request_export(
+                caller, export_type, command, idempotency=idempotency
+            ),
+            respond=respond,
+        )
 
     async def history(self, request: Request) -> Response:
         caller = await self._caller(request)
@@ -209,6 +239,8 @@ def create_http_app(
     request_export: RequestExport,
     list_exports: ListExports,
     download_export: DownloadExport,
+    begin_idempotent_request: BeginIdempotentRequest,
+    release_idempotency_key: ReleaseIdempotencyKey,
     lifespan: AppLifespan | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
 ) -> Starlette:
@@ -221,6 +253,9 @@ def create_http_app(
         request_export=request_export,
         list_exports=list_exports,
         download_export=download_export,
+        idempotent=IdempotentRequests(
+            begin=begin_idempotent_request, release=release_idempotency_key
+        ),
         max_body_bytes=max_body_bytes,
     )
     return Starlette(

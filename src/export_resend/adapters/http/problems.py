@@ -18,6 +18,7 @@ from export_resend.application.errors import (
     Unauthenticated,
     ValidationFailed,
 )
+from export_resend.application.idempotency import IdempotencyKeyInUse, IdempotencyKeyReused
 from export_resend.domain.errors import (
     DomainError,
     ExportExpired,
@@ -25,6 +26,7 @@ from export_resend.domain.errors import (
     ExportNotFound,
     ExportNotReady,
     ExportTypeNotAllowed,
+    ResendRateLimited,
     TooManyCcRecipients,
 )
 
@@ -74,6 +76,13 @@ PROBLEMS: dict[type[Exception], ProblemType] = {
     ExportExpired: ProblemType(410, "EXPORT_EXPIRED", "Export expired"),
     ExportNotFound: ProblemType(404, "EXPORT_NOT_FOUND", "Export not found"),
     ExportNotReady: ProblemType(409, "EXPORT_NOT_READY", "Export not READY"),
+    ResendRateLimited: ProblemType(429, "RATE_LIMITED", "Too many resends of this export"),
+    IdempotencyKeyReused: ProblemType(
+        422, "IDEMPOTENCY_KEY_REUSED", "Idempotency-Key reused with another body"
+    ),
+    IdempotencyKeyInUse: ProblemType(
+        409, "IDEMPOTENCY_KEY_IN_USE", "A request with this Idempotency-Key is in progress"
+    ),
     InvalidJson: ProblemType(400, "INVALID_JSON", "Malformed JSON body"),
     ValidationFailed: ProblemType(400, "VALIDATION_FAILED", "Invalid request"),
     PayloadTooLarge: ProblemType(413, "PAYLOAD_TOO_LARGE", "Request body too large"),
@@ -123,6 +132,8 @@ def _extra(exc: Exception) -> dict[str, Any]:
         return {"exportStatus": exc.status.value}
     if isinstance(exc, ExportTypeNotAllowed):
         return {"clientType": exc.client_type.value, "exportType": exc.export_type.value}
+    if isinstance(exc, ResendRateLimited):
+        return {"retryAfter": exc.retry_after_seconds, "limit": exc.limit}
     issues: tuple[FieldIssue, ...] = ()
     if isinstance(exc, ValidationFailed):
         issues = exc.errors
@@ -138,10 +149,17 @@ async def handle_error(request: Request, exc: Exception) -> Response:
         return problem_response(request, problem, "The server could not handle this request.")
     if isinstance(exc, ClientDisconnect):
         return problem_response(request, problem, "The client went away before sending its body.")
-    headers = (
-        {"WWW-Authenticate": 'dj-api-key realm="export-resend"'} if problem.status == 401 else None
-    )
-    return problem_response(request, problem, str(exc), _extra(exc), headers)
+    return problem_response(request, problem, str(exc), _extra(exc), _headers(exc))
+
+
+def _headers(exc: Exception) -> dict[str, str] | None:
+    if isinstance(exc, Unauthenticated):
+        return {"WWW-Authenticate": 'dj-api-key realm="export-resend"'}
+    if isinstance(exc, ResendRateLimited):
+        return {"Retry-After": str(exc.retry_after_seconds)}
+    if isinstance(exc, IdempotencyKeyInUse):
+        return {"Retry-After": str(exc.retry_after_seconds)}
+    return None
 
 
 async def handle_http_exception(request: Request, exc: HTTPException) -> Response:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Generic, Self, TypeVar
 from uuid import UUID
 
-from export_resend.domain.delivery import Delivery
+from export_resend.domain.delivery import Delivery, DeliveryKind
 from export_resend.domain.export import (
     Export,
     ExportPage,
@@ -18,17 +18,20 @@ from export_resend.domain.export import (
     newest_first,
 )
 from export_resend.domain.generation import GenerationJob
+from export_resend.domain.idempotency import IdempotencyKey, IdempotencyRecord
 from export_resend.domain.ports import (
     ConcurrentUpdate,
     DeliveryRepository,
     DuplicateId,
     ExportRepository,
     GenerationJobRepository,
+    IdempotencyKeyRepository,
     UnitOfWork,
     UnknownId,
 )
 
-RowT = TypeVar("RowT", Export, Delivery, GenerationJob)
+KeyT = TypeVar("KeyT", bound=Hashable)
+RowT = TypeVar("RowT", Export, Delivery, GenerationJob, IdempotencyRecord)
 
 
 class InMemoryStore:
@@ -38,21 +41,22 @@ class InMemoryStore:
         self.exports: dict[UUID, Export] = {}
         self.deliveries: dict[UUID, Delivery] = {}
         self.jobs: dict[UUID, GenerationJob] = {}
+        self.idempotency: dict[IdempotencyKey, IdempotencyRecord] = {}
         self.held: set[UUID] = set()
         """Deliveries and jobs claimed or locked by a unit of work that is still open."""
 
 
-class _Table(Generic[RowT]):
+class _Table(Generic[KeyT, RowT]):
     """Committed rows plus one unit of work's writes, which only ``commit`` applies."""
 
-    def __init__(self, committed: dict[UUID, RowT]) -> None:
-        self._committed: dict[UUID, RowT] = committed
-        self._added: dict[UUID, RowT] = {}
-        self._updated: dict[UUID, RowT] = {}
-        self._removed: set[UUID] = set()
+    def __init__(self, committed: dict[KeyT, RowT]) -> None:
+        self._committed: dict[KeyT, RowT] = committed
+        self._added: dict[KeyT, RowT] = {}
+        self._updated: dict[KeyT, RowT] = {}
+        self._removed: set[KeyT] = set()
         self.over = False
 
-    def get(self, row_id: UUID) -> RowT | None:
+    def get(self, row_id: KeyT) -> RowT | None:
         if self.over:
             raise RuntimeError("this unit of work is over: committed, or left")
         if row_id in self._removed:
@@ -62,7 +66,7 @@ class _Table(Generic[RowT]):
                 return rows[row_id]
         return None
 
-    def add(self, row_id: UUID, row: RowT) -> None:
+    def add(self, row_id: KeyT, row: RowT) -> None:
         if self.get(row_id) is not None:
             raise DuplicateId(str(row_id))
         if row_id in self._removed:  # removed, then added again: a replacement
@@ -71,13 +75,13 @@ class _Table(Generic[RowT]):
         else:
             self._added[row_id] = row
 
-    def remove(self, row_id: UUID) -> None:
+    def remove(self, row_id: KeyT) -> None:
         self._added.pop(row_id, None)
         self._updated.pop(row_id, None)
         if row_id in self._committed:
             self._removed.add(row_id)
 
-    def update(self, row_id: UUID, row: RowT) -> None:
+    def update(self, row_id: KeyT, row: RowT) -> None:
         if self.get(row_id) is None:
             raise UnknownId(str(row_id))
         (self._added if row_id in self._added else self._updated)[row_id] = row
@@ -103,7 +107,7 @@ class _Table(Generic[RowT]):
         self._updated.clear()
         self._removed.clear()
 
-    def _ids(self) -> list[UUID]:
+    def _ids(self) -> list[KeyT]:
         return [*self._committed, *(i for i in self._added if i not in self._committed)]
 
 
@@ -114,7 +118,7 @@ class InMemoryExportRepository(ExportRepository):
     and commit re-checks the versions that ``update`` saw.
     """
 
-    def __init__(self, table: _Table[Export], committed: dict[UUID, Export]) -> None:
+    def __init__(self, table: _Table[UUID, Export], committed: dict[UUID, Export]) -> None:
         self._table = table
         self._committed = committed
         self._read_versions: dict[UUID, int] = {}
@@ -170,7 +174,7 @@ class InMemoryDeliveryRepository(DeliveryRepository):
     ends, and other units of work's claims skip it.
     """
 
-    def __init__(self, table: _Table[Delivery], held: set[UUID]) -> None:
+    def __init__(self, table: _Table[UUID, Delivery], held: set[UUID]) -> None:
         self._table = table
         self._held = held
         self._holding: set[UUID] = set()
@@ -190,6 +194,15 @@ class InMemoryDeliveryRepository(DeliveryRepository):
     async def list_for_export(self, export_id: UUID) -> Sequence[Delivery]:
         found = [d for d in self._table.rows() if d.export_id == export_id]
         return sorted(found, key=lambda d: (d.queued_at, d.id))
+
+    async def queued_since(
+        self, export_id: UUID, kind: DeliveryKind, since: datetime
+    ) -> Sequence[datetime]:
+        return sorted(
+            d.queued_at
+            for d in self._table.rows()
+            if d.export_id == export_id and d.kind is kind and d.queued_at > since
+        )
 
     async def claim(
         self, now: datetime, lease_id: UUID, lease: timedelta, limit: int
@@ -218,7 +231,7 @@ class InMemoryDeliveryRepository(DeliveryRepository):
 class InMemoryGenerationJobRepository(GenerationJobRepository):
     """Generation jobs of one in-memory unit of work; claims are held like deliveries'."""
 
-    def __init__(self, table: _Table[GenerationJob], held: set[UUID]) -> None:
+    def __init__(self, table: _Table[UUID, GenerationJob], held: set[UUID]) -> None:
         self._table = table
         self._held = held
         self._holding: set[UUID] = set()
@@ -262,6 +275,32 @@ class InMemoryGenerationJobRepository(GenerationJobRepository):
         self._held.add(export_id)
 
 
+class InMemoryIdempotencyKeyRepository(IdempotencyKeyRepository):
+    """Idempotency keys of one in-memory unit of work (``lock`` needs no lock, as for
+    exports); of two units of work adding one key, the second to commit is refused."""
+
+    def __init__(self, table: _Table[IdempotencyKey, IdempotencyRecord]) -> None:
+        self._table = table
+
+    async def get(self, key: IdempotencyKey, *, lock: bool = False) -> IdempotencyRecord | None:
+        return self._table.get(key)
+
+    async def add(self, record: IdempotencyRecord) -> None:
+        self._table.add(record.key, record)
+
+    async def update(self, record: IdempotencyRecord) -> None:
+        self._table.update(record.key, record)
+
+    async def remove(self, key: IdempotencyKey) -> None:
+        self._table.remove(key)
+
+    async def purge(self, now: datetime, limit: int) -> int:
+        due = [r.key for r in self._table.rows() if r.expires_at <= now][:limit]
+        for key in due:
+            self._table.remove(key)
+        return len(due)
+
+
 class InMemoryUnitOfWork(UnitOfWork):
     """A transaction over an ``InMemoryStore``: writes are applied together on commit.
 
@@ -274,9 +313,11 @@ class InMemoryUnitOfWork(UnitOfWork):
         self._exports = _Table(store.exports)
         self._deliveries = _Table(store.deliveries)
         self._jobs = _Table(store.jobs)
+        self._idempotency = _Table(store.idempotency)
         self.exports = InMemoryExportRepository(self._exports, store.exports)
         self.deliveries = InMemoryDeliveryRepository(self._deliveries, store.held)
         self.jobs = InMemoryGenerationJobRepository(self._jobs, store.held)
+        self.idempotency = InMemoryIdempotencyKeyRepository(self._idempotency)
 
     async def __aenter__(self) -> Self:
         return self
@@ -290,20 +331,27 @@ class InMemoryUnitOfWork(UnitOfWork):
         self._exports.discard()
         self._deliveries.discard()
         self._jobs.discard()
+        self._idempotency.discard()
         self.exports.discard()
         self.deliveries.let_go()
         self.jobs.let_go()
-        self._exports.over = self._deliveries.over = self._jobs.over = True
+        self._over()
 
     async def commit(self) -> None:
         self.exports.check()
         self._exports.check()
         self._deliveries.check()
         self._jobs.check()
+        self._idempotency.check()
         self._exports.apply()
         self._deliveries.apply()
         self._jobs.apply()
+        self._idempotency.apply()
         self.exports.discard()
         self.deliveries.let_go()
         self.jobs.let_go()
-        self._exports.over = self._deliveries.over = self._jobs.over = True
+        self._over()
+
+    def _over(self) -> None:
+        for table in (self._exports, self._deliveries, self._jobs, self._idempotency):
+            table.over = True

@@ -28,24 +28,33 @@ from export_resend.adapters.sql.rows import (
     delivery_values,
     export_from,
     export_values,
+    idempotency_from,
+    idempotency_values,
     job_from,
     job_values,
 )
-from export_resend.adapters.sql.schema import deliveries, exports, generation_jobs
-from export_resend.domain.delivery import Delivery
+from export_resend.adapters.sql.schema import (
+    deliveries,
+    exports,
+    generation_jobs,
+    idempotency_keys,
+)
+from export_resend.domain.delivery import Delivery, DeliveryKind
 from export_resend.domain.export import Export, ExportPage, ExportQuery, ExportStatus
 from export_resend.domain.generation import GenerationJob
+from export_resend.domain.idempotency import IdempotencyKey, IdempotencyRecord
 from export_resend.domain.ports import (
     ConcurrentUpdate,
     DeliveryRepository,
     DuplicateId,
     ExportRepository,
     GenerationJobRepository,
+    IdempotencyKeyRepository,
     UnitOfWork,
     UnknownId,
 )
 
-_JSON_COLUMNS = {"cc", "results", "filters"}
+_JSON_COLUMNS = {"cc", "results", "filters", "response_headers"}
 
 
 class _Sql:
@@ -72,6 +81,17 @@ class _Sql:
 _EXPORTS = _Sql(exports)
 _DELIVERIES = _Sql(deliveries)
 _JOBS = _Sql(generation_jobs, key="export_id")
+_IDEMPOTENCY = _Sql(idempotency_keys)
+_IDEMPOTENCY_MATCH = "scope = $1 AND request = $2 AND key = $3"
+_IDEMPOTENCY_BY_KEY = f"{_IDEMPOTENCY.select} WHERE {_IDEMPOTENCY_MATCH}"
+_IDEMPOTENCY_SETS = ", ".join(f"{name} = ${i}" for i, name in enumerate(_IDEMPOTENCY.columns, 4))
+_IDEMPOTENCY_UPDATE = f"UPDATE idempotency_keys SET {_IDEMPOTENCY_SETS} WHERE {_IDEMPOTENCY_MATCH}"
+_IDEMPOTENCY_PURGE = """
+DELETE FROM idempotency_keys WHERE (scope, request, key) IN (
+    SELECT scope, request, key FROM idempotency_keys WHERE expires_at <= $1
+    ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED
+)
+"""
 _UPDATE_EXPORT = f"{_EXPORTS.update} AND version = ${len(_EXPORTS.columns) + 2}"
 _RETURNING = ", ".join(f"d.{name}" for name in _DELIVERIES.columns)
 _CLAIM_DELIVERIES = f"""
@@ -113,7 +133,7 @@ class AsyncpgExportRepository(ExportRepository):
         self._connection = connection
 
     async def get(self, export_id: UUID, *, lock: bool = False) -> Export | None:
-        query = f"{_EXPORTS.by_id} FOR SHARE" if lock else _EXPORTS.by_id
+        query = f"{_EXPORTS.by_id} FOR UPDATE" if lock else _EXPORTS.by_id
         row = await self._connection.fetchrow(query, export_id)
         return None if row is None else export_from(_record(row))
 
@@ -207,6 +227,18 @@ class AsyncpgDeliveryRepository(DeliveryRepository):
         )
         return [delivery_from(_record(row)) for row in rows]
 
+    async def queued_since(
+        self, export_id: UUID, kind: DeliveryKind, since: datetime
+    ) -> Sequence[datetime]:
+        rows = await self._connection.fetch(
+            "SELECT queued_at FROM deliveries WHERE export_id = $1 AND kind = $2"
+            " AND queued_at > $3 ORDER BY queued_at",
+            export_id,
+            kind.value,
+            since,
+        )
+        return [row["queued_at"] for row in rows]
+
     async def claim(
         self, now: datetime, lease_id: UUID, lease: timedelta, limit: int
     ) -> Sequence[Delivery]:
@@ -253,6 +285,46 @@ class AsyncpgGenerationJobRepository(GenerationJobRepository):
         return [job_from(row) for row in ordered]
 
 
+class AsyncpgIdempotencyKeyRepository(IdempotencyKeyRepository):
+    """Idempotency keys on one asyncpg connection, in its transaction."""
+
+    def __init__(self, connection: _Guarded) -> None:
+        self._connection = connection
+
+    async def get(self, key: IdempotencyKey, *, lock: bool = False) -> IdempotencyRecord | None:
+        query = f"{_IDEMPOTENCY_BY_KEY} FOR UPDATE" if lock else _IDEMPOTENCY_BY_KEY
+        row = await self._connection.fetchrow(query, key.scope, key.request, key.value)
+        return None if row is None else idempotency_from(_record(row))
+
+    async def add(self, record: IdempotencyRecord) -> None:
+        arguments = _IDEMPOTENCY.arguments(idempotency_values(record))
+        try:
+            await self._connection.execute(_IDEMPOTENCY.insert, *arguments)
+        except asyncpg.IntegrityConstraintViolationError as exc:
+            raise DuplicateId(record.key.value) from exc
+
+    async def update(self, record: IdempotencyRecord) -> None:
+        key = record.key
+        arguments = _IDEMPOTENCY.arguments(idempotency_values(record))
+        status = await self._connection.execute(
+            _IDEMPOTENCY_UPDATE, key.scope, key.request, key.value, *arguments
+        )
+        if status != "UPDATE 1":
+            raise UnknownId(key.value)
+
+    async def remove(self, key: IdempotencyKey) -> None:
+        await self._connection.execute(
+            f"DELETE FROM idempotency_keys WHERE {_IDEMPOTENCY_MATCH}",
+            key.scope,
+            key.request,
+            key.value,
+        )
+
+    async def purge(self, now: datetime, limit: int) -> int:
+        status = await self._connection.execute(_IDEMPOTENCY_PURGE, now, limit)
+        return int(status.rpartition(" ")[2])
+
+
 _CONNECTION_LOST = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError)
 
 
@@ -268,6 +340,7 @@ class AsyncpgUnitOfWork(UnitOfWork):
     exports: AsyncpgExportRepository
     deliveries: AsyncpgDeliveryRepository
     jobs: AsyncpgGenerationJobRepository
+    idempotency: AsyncpgIdempotencyKeyRepository
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -297,6 +370,7 @@ class AsyncpgUnitOfWork(UnitOfWork):
             self.exports = AsyncpgExportRepository(_Guarded(driver, self))
             self.deliveries = AsyncpgDeliveryRepository(_Guarded(driver, self))
             self.jobs = AsyncpgGenerationJobRepository(_Guarded(driver, self))
+            self.idempotency = AsyncpgIdempotencyKeyRepository(_Guarded(driver, self))
             break
         return self
 

@@ -16,6 +16,7 @@ from export_resend.domain.delivery import (
 )
 from export_resend.domain.export import Export, ExportFile, ExportStatus, ExportType
 from export_resend.domain.generation import GenerationJob
+from export_resend.domain.idempotency import IdempotencyKey, IdempotencyRecord, StoredResponse
 from export_resend.domain.recipients import Recipients
 from export_resend.domain.records import (
     BalanceAccountType,
@@ -144,6 +145,44 @@ def filters_from(export_type: ExportType, value: dict[str, Any] | None) -> Expor
         amount_max=_decimal(value["amountMax"]),
         source_balance_account_type=None if source is None else BalanceAccountType(source),
         target_balance_account_type=None if target is None else BalanceAccountType(target),
+    )
+
+
+def idempotency_values(record: IdempotencyRecord) -> dict[str, Any]:
+    """The column values of ``record``."""
+    response = record.response
+    return {
+        "scope": record.key.scope,
+        "request": record.key.request,
+        "key": record.key.value,
+        "fingerprint": record.fingerprint,
+        "created_at": record.created_at,
+        "expires_at": record.expires_at,
+        "lease_id": record.lease_id,
+        "locked_until": record.locked_until,
+        "response_status": None if response is None else response.status,
+        "response_headers": None if response is None else [list(h) for h in response.headers],
+        "response_body": None if response is None else response.body,
+    }
+
+
+def idempotency_from(row: Row) -> IdempotencyRecord:
+    """The idempotency record a row holds."""
+    response = None
+    if row["response_status"] is not None:
+        response = StoredResponse(
+            status=row["response_status"],
+            headers=tuple((name, value) for name, value in row["response_headers"]),
+            body=bytes(row["response_body"]),
+        )
+    return IdempotencyRecord(
+        key=IdempotencyKey(row["scope"], row["request"], row["key"]),
+        fingerprint=row["fingerprint"],
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        lease_id=row["lease_id"],
+        locked_until=row["locked_until"],
+        response=response,
     )
 
 

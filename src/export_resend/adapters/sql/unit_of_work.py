@@ -19,6 +19,7 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    tuple_,
 )
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -28,19 +29,28 @@ from export_resend.adapters.sql.rows import (
     delivery_values,
     export_from,
     export_values,
+    idempotency_from,
+    idempotency_values,
     job_from,
     job_values,
 )
-from export_resend.adapters.sql.schema import deliveries, exports, generation_jobs
-from export_resend.domain.delivery import Delivery, DeliveryStatus
+from export_resend.adapters.sql.schema import (
+    deliveries,
+    exports,
+    generation_jobs,
+    idempotency_keys,
+)
+from export_resend.domain.delivery import Delivery, DeliveryKind, DeliveryStatus
 from export_resend.domain.export import Export, ExportPage, ExportQuery, ExportStatus
 from export_resend.domain.generation import GenerationJob
+from export_resend.domain.idempotency import IdempotencyKey, IdempotencyRecord
 from export_resend.domain.ports import (
     ConcurrentUpdate,
     DeliveryRepository,
     DuplicateId,
     ExportRepository,
     GenerationJobRepository,
+    IdempotencyKeyRepository,
     UnitOfWork,
     UnknownId,
 )
@@ -52,7 +62,7 @@ SQLITE_BEGIN = "export_resend_sqlite_begin"
 
 # Built once: SQLAlchemy then reuses their cache keys and compiled forms on every call.
 _EXPORT = select(exports).where(exports.c.id == bindparam("match_id"))
-_EXPORT_SHARED = _EXPORT.with_for_update(read=True)
+_EXPORT_EXCLUSIVE = _EXPORT.with_for_update()
 _EXPORT_EXISTS = select(exports.c.id).where(exports.c.id == bindparam("match_id"))
 _ADD_EXPORT = exports.insert()
 _UPDATE_EXPORT = exports.update().where(
@@ -94,6 +104,37 @@ _DELIVERIES_OF_EXPORT = (
     select(deliveries)
     .where(deliveries.c.export_id == bindparam("match_id"))
     .order_by(deliveries.c.queued_at, deliveries.c.id)
+)
+
+_RESENDS_SINCE = (
+    select(deliveries.c.queued_at)
+    .where(
+        deliveries.c.export_id == bindparam("match_id"),
+        deliveries.c.kind == bindparam("kind"),
+        deliveries.c.queued_at > bindparam("since"),
+    )
+    .order_by(deliveries.c.queued_at)
+)
+_IDEMPOTENCY_MATCH = and_(
+    idempotency_keys.c.scope == bindparam("match_scope"),
+    idempotency_keys.c.request == bindparam("match_request"),
+    idempotency_keys.c.key == bindparam("match_key"),
+)
+_IDEMPOTENCY = select(idempotency_keys).where(_IDEMPOTENCY_MATCH)
+_IDEMPOTENCY_EXCLUSIVE = _IDEMPOTENCY.with_for_update()
+_ADD_IDEMPOTENCY = idempotency_keys.insert()
+_UPDATE_IDEMPOTENCY = idempotency_keys.update().where(_IDEMPOTENCY_MATCH)
+_REMOVE_IDEMPOTENCY = idempotency_keys.delete().where(_IDEMPOTENCY_MATCH)
+_IDEMPOTENCY_ID = tuple_(
+    idempotency_keys.c.scope, idempotency_keys.c.request, idempotency_keys.c.key
+)
+_PURGE_IDEMPOTENCY = idempotency_keys.delete().where(
+    _IDEMPOTENCY_ID.in_(
+        select(idempotency_keys.c.scope, idempotency_keys.c.request, idempotency_keys.c.key)
+        .where(idempotency_keys.c.expires_at <= bindparam("now"))
+        .order_by(idempotency_keys.c.expires_at)
+        .limit(bindparam("limit"))
+    )
 )
 
 _JOB = select(generation_jobs).where(generation_jobs.c.export_id == bindparam("match_id"))
@@ -182,7 +223,7 @@ class SqlAlchemyExportRepository(ExportRepository):
         self._transaction = transaction
 
     async def get(self, export_id: UUID, *, lock: bool = False) -> Export | None:
-        query = _EXPORT_SHARED if lock and self._transaction.postgresql else _EXPORT
+        query = _EXPORT_EXCLUSIVE if lock and self._transaction.postgresql else _EXPORT
         result = await self._transaction.execute(query, {"match_id": export_id}, writes=lock)
         row = result.mappings().first()
         return None if row is None else export_from(row)
@@ -264,6 +305,16 @@ class SqlAlchemyDeliveryRepository(DeliveryRepository):
         )
         return [delivery_from(row) for row in result.mappings()]
 
+    async def queued_since(
+        self, export_id: UUID, kind: DeliveryKind, since: datetime
+    ) -> Sequence[datetime]:
+        result = await self._transaction.execute(
+            _RESENDS_SINCE,
+            {"match_id": export_id, "kind": kind.value, "since": since},
+            writes=False,
+        )
+        return list(result.scalars())
+
     async def claim(
         self, now: datetime, lease_id: UUID, lease: timedelta, limit: int
     ) -> Sequence[Delivery]:
@@ -328,6 +379,49 @@ class SqlAlchemyGenerationJobRepository(GenerationJobRepository):
         return claimed
 
 
+def _match(key: IdempotencyKey) -> dict[str, str]:
+    return {"match_scope": key.scope, "match_request": key.request, "match_key": key.value}
+
+
+class SqlAlchemyIdempotencyKeyRepository(IdempotencyKeyRepository):
+    """Idempotency keys on one connection, in its transaction."""
+
+    def __init__(self, transaction: _Transaction) -> None:
+        self._transaction = transaction
+
+    async def get(self, key: IdempotencyKey, *, lock: bool = False) -> IdempotencyRecord | None:
+        query = _IDEMPOTENCY_EXCLUSIVE if lock and self._transaction.postgresql else _IDEMPOTENCY
+        result = await self._transaction.execute(query, _match(key), writes=lock)
+        row = result.mappings().first()
+        return None if row is None else idempotency_from(row)
+
+    async def add(self, record: IdempotencyRecord) -> None:
+        try:
+            await self._transaction.execute(
+                _ADD_IDEMPOTENCY, idempotency_values(record), writes=True
+            )
+        except IntegrityError as exc:
+            raise DuplicateId(record.key.value) from exc
+
+    async def update(self, record: IdempotencyRecord) -> None:
+        result = await self._transaction.execute(
+            _UPDATE_IDEMPOTENCY,
+            {**idempotency_values(record), **_match(record.key)},
+            writes=True,
+        )
+        if result.rowcount != 1:
+            raise UnknownId(record.key.value)
+
+    async def remove(self, key: IdempotencyKey) -> None:
+        await self._transaction.execute(_REMOVE_IDEMPOTENCY, _match(key), writes=True)
+
+    async def purge(self, now: datetime, limit: int) -> int:
+        result = await self._transaction.execute(
+            _PURGE_IDEMPOTENCY, {"now": now, "limit": limit}, writes=True
+        )
+        return result.rowcount
+
+
 class SqlAlchemyUnitOfWork(UnitOfWork):
     """One connection and one transaction from ``engine``, for the length of an ``async with``.
 
@@ -337,6 +431,7 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
     exports: SqlAlchemyExportRepository
     deliveries: SqlAlchemyDeliveryRepository
     jobs: SqlAlchemyGenerationJobRepository
+    idempotency: SqlAlchemyIdempotencyKeyRepository
 
     def __init__(self, engine: AsyncEngine, writers: asyncio.Lock | None = None) -> None:
         self._engine = engine
@@ -350,6 +445,7 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
         self.exports = SqlAlchemyExportRepository(transaction)
         self.deliveries = SqlAlchemyDeliveryRepository(transaction)
         self.jobs = SqlAlchemyGenerationJobRepository(transaction)
+        self.idempotency = SqlAlchemyIdempotencyKeyRepository(transaction)
         return self
 
     async def __aexit__(
@@ -389,5 +485,6 @@ __all__ = [
     "SqlAlchemyDeliveryRepository",
     "SqlAlchemyExportRepository",
     "SqlAlchemyGenerationJobRepository",
+    "SqlAlchemyIdempotencyKeyRepository",
     "SqlAlchemyUnitOfWork",
 ]
