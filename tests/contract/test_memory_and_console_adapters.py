@@ -26,9 +26,10 @@ from export_resend.testing.contracts import (
     UnitOfWorkContract,
     sample_email,
 )
+from export_resend.testing.idempotency_contract import IdempotencyKeyRepositoryContract
 
 
-class TestInMemoryUnitOfWork(UnitOfWorkContract):
+class TestInMemoryUnitOfWork(UnitOfWorkContract, IdempotencyKeyRepositoryContract):
     @pytest.fixture
     def unit_of_work(self) -> UnitOfWorkFactory:
         store = InMemoryStore()

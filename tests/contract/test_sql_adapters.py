@@ -17,11 +17,12 @@ from export_resend.testing.contracts import (
     UnitOfWorkContract,
     sample_export,
 )
+from export_resend.testing.idempotency_contract import IdempotencyKeyRepositoryContract
 from export_resend.testing.state_machine import ExportRepositoryMachine, default_settings
 from tests.postgres import LOCAL
 
 
-class TestSqlAlchemyUnitOfWork(UnitOfWorkContract):
+class TestSqlAlchemyUnitOfWork(UnitOfWorkContract, IdempotencyKeyRepositoryContract):
     @pytest.fixture
     def unit_of_work(self, database: Database) -> UnitOfWorkFactory:
         return database.unit_of_work
@@ -61,7 +62,7 @@ def test_the_state_machine_on_postgresql(postgres_url: str) -> None:
     run_state_machine_as_test(_machine_on(postgres_url), settings=default_settings())
 
 
-class TestSqlAlchemyUnitOfWorkOnPostgresql(UnitOfWorkContract):
+class TestSqlAlchemyUnitOfWorkOnPostgresql(UnitOfWorkContract, IdempotencyKeyRepositoryContract):
     """The service uses AsyncpgUnitOfWork on PostgreSQL; a host may still choose this one."""
 
     @pytest.fixture

@@ -277,6 +277,29 @@ class UnitOfWorkContract:
             found = await uow.deliveries.list_for_export(export.id)
         assert [d.id for d in found] == sorted(d.id for d in same)
 
+    async def test_queued_since_gives_the_moments_of_one_kind_after_a_moment_oldest_first(
+        self, unit_of_work: UnitOfWorkFactory
+    ) -> None:
+        export, other = sample_export(), sample_export()
+        at = [_T0 + timedelta(minutes=m) for m in (30, 0, 10, 20)]
+        resends = [sample_delivery(export, moment) for moment in at]
+        initial = Delivery.queue(
+            export.id,
+            DeliveryKind.INITIAL,
+            Recipients(export.owner_email),
+            _T0 + timedelta(minutes=15),
+            "example.com",
+        )
+        noise = sample_delivery(other, _T0 + timedelta(minutes=15))
+        await self._store(unit_of_work, export, other, *resends, initial, noise)
+        async with unit_of_work() as uow:
+            found = await uow.deliveries.queued_since(export.id, DeliveryKind.RESEND, at[2])
+            initials = await uow.deliveries.queued_since(export.id, DeliveryKind.INITIAL, _T0)
+            none = await uow.deliveries.queued_since(uuid4(), DeliveryKind.RESEND, _T0)
+        assert list(found) == [at[3], at[0]]  # strictly after 00:10, oldest first
+        assert list(initials) == [initial.queued_at]
+        assert list(none) == []
+
     async def _claim(
         self, unit_of_work: UnitOfWorkFactory, now: datetime, limit: int = 100
     ) -> list[Delivery]:
