@@ -65,7 +65,7 @@ class ExpirySweeper:
 
     def __init__(
         self,
-        sweep: ExpireExports,
+        sweep: Callable[[], Awaitable[int]],
         *,
         interval: float,
         purge: Callable[[], Awaitable[int]] | None = None,
