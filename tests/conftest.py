@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import pytest
 from dependency_injector import providers
@@ -18,11 +19,12 @@ from export_resend.adapters.memory import (
     InMemoryStore,
 )
 from export_resend.adapters.sql import Database
-from export_resend.application.authenticate_caller import hash_api_key
 from export_resend.container import Container
+from export_resend.domain.api_keys import ApiKey, ApiKeyRecord
 from export_resend.domain.caller import Caller
 from export_resend.domain.delivery import Delivery
 from export_resend.domain.export import Export
+from export_resend.domain.ports import ApiKeyStore
 from export_resend.settings import MailerKind, Settings
 from export_resend.testing import ManualClock
 from tests.factories import NOW
@@ -38,6 +40,15 @@ def _no_outside_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in os.environ:
         if name.startswith("EXPORT_RESEND_") and not name.startswith("EXPORT_RESEND_TEST_"):
             monkeypatch.delenv(name)
+
+
+async def issue_key(
+    api_keys: ApiKeyStore, caller: Caller, api_key: str | None = None, *, at: datetime = NOW
+) -> str:
+    """Store ``api_key`` (a new key if ``None``) for ``caller``; returns the key."""
+    key = ApiKey.generate() if api_key is None else ApiKey.parse(api_key)
+    await api_keys.add(key.sha256, ApiKeyRecord(key.key_id, caller, at))
+    return key.text
 
 
 @dataclass
@@ -57,8 +68,7 @@ class World:
         return export
 
     async def add_caller(self, caller: Caller, api_key: str | None = None) -> str:
-        key = api_key or f"key-{uuid4().hex}"
-        await self.api_keys.add(hash_api_key(key), caller)
+        key = await issue_key(self.api_keys, caller, api_key, at=self.clock.now())
         self.keys[caller.user_id + "@" + caller.tenant_id] = key
         return key
 

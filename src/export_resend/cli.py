@@ -1,4 +1,4 @@
-"""The ``export-resend`` command: ``serve``, ``worker``, ``demo`` and ``db upgrade``."""
+"""The ``export-resend`` command: ``serve``, ``worker``, ``demo``, ``db upgrade`` and ``keys``."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -19,8 +20,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from export_resend.adapters.sql import Database
+from export_resend.application.create_api_key import CreateApiKeyCommand
+from export_resend.application.revoke_api_key import ApiKeyNotFound
 from export_resend.application.seed_demo import DemoData
 from export_resend.container import Container, UnsupportedSetting, storage_kind
+from export_resend.domain.api_keys import ApiKeyRecord
+from export_resend.domain.caller import ClientType
+from export_resend.domain.ports import UserMismatch
 from export_resend.main import create_app
 from export_resend.settings import Settings
 
@@ -152,6 +158,131 @@ async def _demo(settings: Settings, as_json: bool) -> None:
         print(demo_text(data, settings.public_base_url))
 
 
+class Refused(Exception):
+    """A ``keys`` command that cannot be done as asked; ``status`` is the exit status."""
+
+    def __init__(self, message: str, status: int = 1) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+_OPTIONS = {"tenant_id": "--tenant", "user_id": "--user", "client_type": "--client"}
+
+
+def _option(loc: tuple[int | str, ...]) -> str:
+    return _OPTIONS.get(str(loc[0]), f"--{loc[0]}") + ": " if loc else ""
+
+
+def key_command(args: argparse.Namespace) -> CreateApiKeyCommand:
+    """The options of ``keys create`` as a command; ``Refused`` naming the bad options."""
+    options = {
+        "tenant_id": args.tenant,
+        "user_id": args.user,
+        "email": args.email,
+        "client_type": args.client,
+        "supplier_id": args.supplier,
+    }
+    try:
+        return CreateApiKeyCommand.model_validate(options)
+    except ValidationError as exc:
+        problems = [f"{_option(e['loc'])}{e['msg']}" for e in exc.errors()]
+        raise Refused("; ".join(problems), status=2) from None
+
+
+def _moment(moment: datetime | None) -> str:
+    return "-" if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def keys_json(records: Sequence[ApiKeyRecord]) -> list[dict[str, Any]]:
+    """Key records as JSON objects (camelCase, ISO 8601 UTC times); never a key."""
+    return [
+        {
+            "keyId": r.key_id,
+            "tenant": r.caller.tenant_id,
+            "user": r.caller.user_id,
+            "email": r.caller.email,
+            "client": r.caller.client_type.value,
+            "supplier": r.caller.supplier_id,
+            "createdAt": r.created_at.isoformat().replace("+00:00", "Z"),
+            "lastUsedAt": r.last_used_at and r.last_used_at.isoformat().replace("+00:00", "Z"),
+            "revokedAt": r.revoked_at and r.revoked_at.isoformat().replace("+00:00", "Z"),
+        }
+        for r in records
+    ]
+
+
+def keys_text(records: Sequence[ApiKeyRecord]) -> str:
+    """Key records as a table, one key a line; keys made before key ids show ``(legacy)``."""
+    rows = [("KEY ID", "TENANT", "USER", "EMAIL", "CLIENT", "CREATED", "LAST USED", "REVOKED")]
+    rows += [
+        (
+            r.key_id or "(legacy)",
+            r.caller.tenant_id,
+            r.caller.user_id,
+            r.caller.email,
+            r.caller.client_type.value,
+            _moment(r.created_at),
+            _moment(r.last_used_at),
+            _moment(r.revoked_at) if r.key_id else "refused: no checksum",
+        )
+        for r in records
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )
+
+
+async def _keys(settings: Settings, args: argparse.Namespace) -> None:
+    if storage_kind(settings) != "sql":
+        raise UnsupportedSetting(
+            "keys are kept in the database, and memory:// keeps nothing: "
+            "set EXPORT_RESEND_DATABASE_URL"
+        )
+    command = key_command(args) if args.keys_command == "create" else None
+    container = Container(settings=settings)
+    try:
+        await container.database_opened.init()  # type: ignore[misc]
+        if command is not None:
+            await _create_key(container, command)
+        elif args.keys_command == "list":
+            records = await container.list_api_keys()(args.tenant)
+            print(json.dumps(keys_json(records), indent=2) if args.json else keys_text(records))
+        else:
+            try:
+                record = await container.revoke_api_key()(args.key_id)
+            except ApiKeyNotFound as exc:
+                raise Refused(str(exc)) from None
+            print(
+                f"API key {record.key_id} of user {record.caller.user_id} of tenant "
+                f"{record.caller.tenant_id} is revoked since {_moment(record.revoked_at)}"
+            )
+    finally:
+        stopping = container.shutdown_resources()
+        if stopping is not None:
+            await stopping
+
+
+async def _create_key(container: Container, command: CreateApiKeyCommand) -> None:
+    try:
+        issued = await container.create_api_key()(command)
+    except UserMismatch:
+        raise Refused(
+            f"user {command.user_id} of tenant {command.tenant_id} exists with another email, "
+            f"client type or supplier: 'export-resend keys list --tenant {command.tenant_id}' "
+            "shows them"
+        ) from None
+    print(
+        f"API key {issued.key.key_id} for {command.user_id} ({command.client_type.value}) "
+        f"of tenant {command.tenant_id}. It will not be shown again (only its hash is kept): "
+        "store it now.",
+        file=sys.stderr,
+        flush=True,
+    )
+    print(issued.key.text, flush=True)
+
+
 async def _db_upgrade(settings: Settings) -> None:
     if storage_kind(settings) != "sql":
         raise UnsupportedSetting("there is no schema to upgrade in memory://")
@@ -183,6 +314,21 @@ def parser() -> argparse.ArgumentParser:
     db = commands.add_parser("db", help="the database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     db_commands.add_parser("upgrade", help="apply the migrations to EXPORT_RESEND_DATABASE_URL")
+    keys = commands.add_parser("keys", help="API keys in EXPORT_RESEND_DATABASE_URL")
+    keys_commands = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_commands.add_parser(
+        "create", help="create a key (and its user, if new) and print it, once"
+    )
+    create.add_argument("--tenant", required=True)
+    create.add_argument("--user", required=True)
+    create.add_argument("--email", required=True, help="where the user's emails go")
+    create.add_argument("--client", required=True, choices=[c.value for c in ClientType])
+    create.add_argument("--supplier", help="the supplier id: required of a SUPPLIER")
+    listing = keys_commands.add_parser("list", help="list the keys, never showing one")
+    listing.add_argument("--tenant", help="only this tenant's keys")
+    listing.add_argument("--json", action="store_true", help="print a JSON array instead")
+    revoke = keys_commands.add_parser("revoke", help="revoke a key: it stops working")
+    revoke.add_argument("key_id", metavar="KEY_ID", help="the key id that 'keys list' shows")
     return root
 
 
@@ -204,11 +350,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(_work(settings))
         elif args.command == "demo":
             asyncio.run(_demo(settings, args.json))
+        elif args.command == "keys":
+            asyncio.run(_keys(settings, args))
         else:
             asyncio.run(_db_upgrade(settings))
     except (UnsupportedSetting, ValidationError) as exc:
         print(f"export-resend: {exc}", file=sys.stderr)
         return 2
+    except Refused as exc:
+        print(f"export-resend: {exc}", file=sys.stderr)
+        return exc.status
     except BrokenPipeError:  # the reader went away (| head): say nothing more to it
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1

@@ -27,6 +27,7 @@ from export_resend.adapters.smtp import SmtpMailer
 from export_resend.adapters.sql import Database, SqlAlchemyApiKeyStore
 from export_resend.adapters.sql.database import HEAD_REVISION
 from export_resend.application.authenticate_caller import AuthenticateCaller
+from export_resend.application.create_api_key import CreateApiKey
 from export_resend.application.dispatcher import DeliveryDispatcher, ExportGenerator
 from export_resend.application.download_export import DownloadExport
 from export_resend.application.expiry import ExpireExports, ExpirySweeper
@@ -43,6 +44,7 @@ from export_resend.application.idempotency import (
     ReleaseIdempotencyKey,
 )
 from export_resend.application.links import DownloadLinks
+from export_resend.application.list_api_keys import ListApiKeys
 from export_resend.application.list_export_emails import ListExportEmails
 from export_resend.application.list_exports import ListExports
 from export_resend.application.message import ExportEmailComposer, default_templates
@@ -53,6 +55,7 @@ from export_resend.application.outbox import (
 )
 from export_resend.application.request_export import RequestExport
 from export_resend.application.resend_export_email import ResendExportEmail
+from export_resend.application.revoke_api_key import RevokeApiKey
 from export_resend.application.seed_demo import SeedDemo
 from export_resend.domain.delivery import ResendLimit
 from export_resend.domain.ports import Mailer, UnitOfWork
@@ -345,7 +348,10 @@ class Container(containers.DeclarativeContainer):
     )
     """The generator and the expiry sweep, if ``serve_dispatcher``."""
 
-    authenticate_caller = providers.Singleton(AuthenticateCaller, api_keys=api_keys)
+    authenticate_caller = providers.Singleton(AuthenticateCaller, api_keys=api_keys, clock=clock)
+    create_api_key = providers.Singleton(CreateApiKey, api_keys=api_keys, clock=clock)
+    list_api_keys = providers.Singleton(ListApiKeys, api_keys=api_keys)
+    revoke_api_key = providers.Singleton(RevokeApiKey, api_keys=api_keys, clock=clock)
     resend_export_email = providers.Singleton(
         ResendExportEmail,
         unit_of_work=unit_of_work.provider,

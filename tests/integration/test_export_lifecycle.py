@@ -20,7 +20,6 @@ import pytest
 from dependency_injector import providers
 
 from export_resend.adapters.demo import DemoRowSource
-from export_resend.application.authenticate_caller import hash_api_key
 from export_resend.application.csv_writer import cells, header
 from export_resend.container import Container
 from export_resend.domain.caller import Caller, ClientType
@@ -34,7 +33,7 @@ from export_resend.main import create_app
 from export_resend.settings import Settings
 from export_resend.testing import ManualClock
 from export_resend.testing.contracts import Received
-from tests.conftest import LINK_SECRET
+from tests.conftest import LINK_SECRET, issue_key
 from tests.factories import NOW
 from tests.smtp import SmtpServer
 
@@ -53,11 +52,12 @@ class Service:
     server: SmtpServer
     clock: ManualClock
     files: Path
+    keys: dict[str, str]
 
     async def call(
         self, method: str, path: str, who: Caller = OLIVIA, body: Any = None
     ) -> httpx.Response:
-        headers = {"dj-api-key": f"key-{who.user_id}", "dj-client": who.client_type.value}
+        headers = {"dj-api-key": self.keys[who.user_id], "dj-client": who.client_type.value}
         return await self.client.request(method, path, headers=headers, json=body)
 
     async def until_ready(
@@ -98,9 +98,8 @@ async def service(smtp_server: SmtpServer, tmp_path: Path) -> AsyncIterator[Serv
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=transport, base_url="http://testserver") as client,
     ):
-        for who in (OLIVIA, SAM):
-            await container.api_keys().add(hash_api_key(f"key-{who.user_id}"), who)
-        yield Service(client, container, smtp_server, clock, tmp_path / "files")
+        keys = {who.user_id: await issue_key(container.api_keys(), who) for who in (OLIVIA, SAM)}
+        yield Service(client, container, smtp_server, clock, tmp_path / "files", keys)
 
 
 def _link(received: Received) -> str:

@@ -17,18 +17,18 @@ import httpx
 import pytest
 
 from export_resend.adapters.clock import SystemClock
-from export_resend.application.authenticate_caller import hash_api_key
 from export_resend.container import Container
+from export_resend.domain.api_keys import ApiKey
 from export_resend.domain.delivery import Delivery, DeliveryStatus, RecipientOutcome
 from export_resend.domain.export import Export
 from export_resend.main import create_app
 from export_resend.settings import Settings
-from tests.conftest import LINK_SECRET
+from tests.conftest import LINK_SECRET, issue_key
 from tests.factories import caller, export
 from tests.smtp import SmtpServer
 
 OLIVIA = caller("olivia", "acme")
-API_KEY = "smtp-delivery-test-key"
+API_KEY = ApiKey.generate().text
 
 
 @dataclass
@@ -97,7 +97,7 @@ async def service(smtp_server: SmtpServer, tmp_path: Path) -> AsyncIterator[Serv
         async with container.unit_of_work() as uow:
             await uow.exports.add(ready)
             await uow.commit()
-        await container.api_keys().add(hash_api_key(API_KEY), OLIVIA)
+        await issue_key(container.api_keys(), OLIVIA, API_KEY)
         yield Service(client, container, smtp_server, ready)
 
 

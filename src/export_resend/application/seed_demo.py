@@ -8,8 +8,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from uuid import UUID, uuid5
 
-from export_resend.application.authenticate_caller import hash_api_key
 from export_resend.application.generation import ExportFileWriter
+from export_resend.domain.api_keys import (
+    KEY_ID_LENGTH,
+    SECRET_LENGTH,
+    ApiKey,
+    ApiKeyRecord,
+    base62,
+)
 from export_resend.domain.caller import Caller, ClientType
 from export_resend.domain.export import Export, ExportFile, ExportStatus, ExportType
 from export_resend.domain.ports import ApiKeyStore, Clock, DuplicateId, UnitOfWorkFactory
@@ -51,17 +57,20 @@ class DemoData:
         return next(e for e in self.exports if e.name == name)
 
 
-def demo_api_key(name: str) -> str:
-    """The fixed key of a demo user: the same on every run, so that docs can quote it.
+def demo_api_key(name: str) -> ApiKey:
+    """The fixed key of a demo user (key id ``demo<name>`` padded with ``0``): the same on
+    every run, so that docs can quote it.
 
     Demo keys are public; never seed the demo into a database that real users share.
     """
-    return f"demo-{name}-{hashlib.sha256(f'export-resend demo {name}'.encode()).hexdigest()[:24]}"
+    digest = hashlib.sha256(f"export-resend demo {name}".encode()).digest()
+    secret = base62(int.from_bytes(digest), 43)[-SECRET_LENGTH:]
+    return ApiKey(f"demo{name}".ljust(KEY_ID_LENGTH, "0"), secret)
 
 
 def _user(name: str, tenant: str, client: ClientType, supplier: str | None = None) -> DemoUser:
     caller = Caller(name, f"{name}@{tenant}.example.com", tenant, client, supplier)
-    return DemoUser(name, caller, demo_api_key(name))
+    return DemoUser(name, caller, demo_api_key(name).text)
 
 
 USERS = (
@@ -110,10 +119,12 @@ class SeedDemo:
     async def __call__(self) -> DemoData:
         users = {user.name: user for user in USERS}
         for user in USERS:
-            if await self._api_keys.find_caller(hash_api_key(user.api_key)) is None:
-                # another process may seed at the same moment
+            key = ApiKey.parse(user.api_key)
+            if await self._api_keys.find_caller(key.sha256) is None:
+                # another process may seed at the same moment; a revoked demo key stays so
                 with contextlib.suppress(DuplicateId):
-                    await self._api_keys.add(hash_api_key(user.api_key), user.caller)
+                    record = ApiKeyRecord(key.key_id, user.caller, self._clock.now())
+                    await self._api_keys.add(key.sha256, record)
         exports = []
         async with self._unit_of_work() as uow:
             for name, owner, export_type, status, cc in _EXPORTS:

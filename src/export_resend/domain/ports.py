@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import Protocol, Self
 from uuid import UUID
 
+from export_resend.domain.api_keys import ApiKeyRecord
 from export_resend.domain.caller import Caller
 from export_resend.domain.delivery import Delivery, DeliveryKind, RecipientResult
 from export_resend.domain.export import Export, ExportPage, ExportQuery
@@ -47,6 +48,10 @@ class ConcurrentUpdate(Exception):
 
 class FileMissing(Exception):
     """``FileStore.open`` was given a key under which nothing is stored."""
+
+
+class UserMismatch(Exception):
+    """``ApiKeyStore.add`` was given a caller whose user is stored with other details."""
 
 
 class MailerUnavailable(Exception):
@@ -240,15 +245,37 @@ class Clock(Protocol):
 
 
 class ApiKeyStore(Protocol):
-    """API keys by their SHA-256 hex digest; the key itself is never stored.
+    """API keys by the SHA-256 hex digest of the whole key; the key itself is never stored.
 
-    ``find_caller`` returns ``None`` for an unknown key. ``add`` raises ``DuplicateId``
-    for a digest already stored. A key added is found at once, by every later call.
+    A key belongs to one user (tenant id and user id), who is stored with their first key.
+    ``add`` raises ``UserMismatch`` when the record's caller names a stored user with another
+    email, client type or supplier, and ``DuplicateId`` for a digest or a key id already
+    stored (a ``None`` key id, of a key made before key ids, clashes with nothing); nothing
+    is stored then. The record is stored as given.
+    ``find_caller`` returns the caller of a stored key that is not revoked, else ``None``.
+    What ``add``, ``revoke`` and ``record_use`` wrote is seen by every later call.
+    ``list`` returns the record of every key, revoked ones included (only those of
+    ``tenant_id`` if it is given), oldest ``created_at`` first, ties in the same order on
+    every call.
+    ``revoke`` sets the ``revoked_at`` of the key with id ``key_id`` to ``at`` and returns
+    its record; a key revoked before keeps its first ``revoked_at``; an unknown key id
+    raises ``UnknownId``.
+    ``record_use`` sets the key's ``last_used_at`` to ``at`` unless it is already at or
+    after ``unless_used_since``, in one atomic step, so that processes racing on one key
+    write once per period; an unknown digest is no error.
     """
 
     async def find_caller(self, key_sha256: str) -> Caller | None: ...
 
-    async def add(self, key_sha256: str, caller: Caller) -> None: ...
+    async def add(self, key_sha256: str, record: ApiKeyRecord) -> None: ...
+
+    async def list(self, tenant_id: str | None = None) -> Sequence[ApiKeyRecord]: ...
+
+    async def revoke(self, key_id: str, at: datetime) -> ApiKeyRecord: ...
+
+    async def record_use(
+        self, key_sha256: str, at: datetime, *, unless_used_since: datetime
+    ) -> None: ...
 
 
 class DeliveryNotifier(Protocol):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from export_resend.application.authenticate_caller import hash_api_key
+from export_resend.domain.api_keys import ApiKey
 from export_resend.domain.caller import ClientType
 from export_resend.domain.export import ExportStatus
 from tests.conftest import World
@@ -23,7 +23,7 @@ async def test_demo_has_the_users_and_exports_the_spec_lists(world: World) -> No
     assert data.export("sam-ready").export.status is ExportStatus.READY
     assert data.export("otto-ready").export.tenant_id == "other"
     for user in data.users:
-        assert await world.api_keys.find_caller(hash_api_key(user.api_key)) == user.caller
+        assert await world.api_keys.find_caller(ApiKey.parse(user.api_key).sha256) == user.caller
 
 
 async def test_seeding_twice_changes_nothing(world: World) -> None:

@@ -6,6 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
+from export_resend.domain.api_keys import ApiKeyRecord
 from export_resend.domain.caller import Caller, ClientType
 from export_resend.domain.delivery import (
     Delivery,
@@ -256,11 +257,23 @@ def delivery_from(row: Row) -> Delivery:
 
 
 def caller_from(row: Row) -> Caller:
-    """The caller a joined api_keys/users row names."""
+    """The caller a users row (or a row joined with it) names."""
     return Caller(
         user_id=row["id"],
         email=row["email"],
         tenant_id=row["tenant_id"],
         client_type=ClientType(row["client_type"]),
         supplier_id=row["supplier_id"],
+    )
+
+
+def api_key_record_from(row: Row) -> ApiKeyRecord:
+    """The record of a users row joined with its key's ``key_id``, ``key_created_at``,
+    ``last_used_at`` and ``revoked_at``."""
+    return ApiKeyRecord(
+        key_id=row["key_id"],
+        caller=caller_from(row),
+        created_at=row["key_created_at"],
+        last_used_at=row["last_used_at"],
+        revoked_at=row["revoked_at"],
     )
