@@ -9,7 +9,7 @@ from types import TracebackType
 from typing import Generic, Self, TypeVar
 from uuid import UUID
 
-from export_resend.domain.delivery import Delivery
+from export_resend.domain.delivery import Delivery, DeliveryStatus
 from export_resend.domain.export import (
     Export,
     ExportPage,
@@ -19,6 +19,7 @@ from export_resend.domain.export import (
 )
 from export_resend.domain.generation import GenerationJob
 from export_resend.domain.ports import (
+    Backlog,
     ConcurrentUpdate,
     DeliveryRepository,
     DuplicateId,
@@ -214,6 +215,14 @@ class InMemoryDeliveryRepository(DeliveryRepository):
         self._holding.add(delivery_id)
         self._held.add(delivery_id)
 
+    async def backlog(self, now: datetime) -> Backlog:
+        waiting = [
+            d
+            for d in self._table.rows()
+            if d.status in (DeliveryStatus.QUEUED, DeliveryStatus.SENDING)
+        ]
+        return _backlog([d.queued_at for d in waiting], sum(d.is_due(now) for d in waiting))
+
 
 class InMemoryGenerationJobRepository(GenerationJobRepository):
     """Generation jobs of one in-memory unit of work; claims are held like deliveries'."""
@@ -260,6 +269,14 @@ class InMemoryGenerationJobRepository(GenerationJobRepository):
     def _hold(self, export_id: UUID) -> None:
         self._holding.add(export_id)
         self._held.add(export_id)
+
+    async def backlog(self, now: datetime) -> Backlog:
+        jobs = self._table.rows()
+        return _backlog([j.queued_at for j in jobs], sum(j.is_due(now) for j in jobs))
+
+
+def _backlog(queued_at: list[datetime], due: int) -> Backlog:
+    return Backlog(len(queued_at), due, min(queued_at, default=None))
 
 
 class InMemoryUnitOfWork(UnitOfWork):

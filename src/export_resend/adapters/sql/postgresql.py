@@ -36,6 +36,7 @@ from export_resend.domain.delivery import Delivery
 from export_resend.domain.export import Export, ExportPage, ExportQuery, ExportStatus
 from export_resend.domain.generation import GenerationJob
 from export_resend.domain.ports import (
+    Backlog,
     ConcurrentUpdate,
     DeliveryRepository,
     DuplicateId,
@@ -177,6 +178,16 @@ class AsyncpgExportRepository(ExportRepository):
         return [export_from(_record(row)) for row in rows]
 
 
+_DELIVERY_BACKLOG = """
+SELECT count(*), count(*) FILTER (WHERE next_attempt_at <= $1), min(queued_at)
+FROM deliveries WHERE status IN ('QUEUED', 'SENDING')
+"""
+_JOB_BACKLOG = """
+SELECT count(*), count(*) FILTER (WHERE next_attempt_at <= $1), min(queued_at)
+FROM generation_jobs
+"""
+
+
 class AsyncpgDeliveryRepository(DeliveryRepository):
     """Deliveries on one asyncpg connection, in its transaction."""
 
@@ -213,6 +224,9 @@ class AsyncpgDeliveryRepository(DeliveryRepository):
         rows = await self._connection.fetch(_CLAIM_DELIVERIES, now, limit, now + lease, lease_id)
         ordered = sorted((_record(row) for row in rows), key=lambda r: (r["was_due"], r["id"]))
         return [delivery_from(row) for row in ordered]
+
+    async def backlog(self, now: datetime) -> Backlog:
+        return await _backlog(self._connection, _DELIVERY_BACKLOG, now)
 
 
 class AsyncpgGenerationJobRepository(GenerationJobRepository):
@@ -251,6 +265,15 @@ class AsyncpgGenerationJobRepository(GenerationJobRepository):
             (_record(row) for row in rows), key=lambda r: (r["was_due"], r["export_id"])
         )
         return [job_from(row) for row in ordered]
+
+    async def backlog(self, now: datetime) -> Backlog:
+        return await _backlog(self._connection, _JOB_BACKLOG, now)
+
+
+async def _backlog(connection: _Guarded, query: str, now: datetime) -> Backlog:
+    row = await connection.fetchrow(query, now)
+    waiting, due, oldest = row or (0, 0, None)  # an aggregate always returns its one row
+    return Backlog(waiting, due, oldest)
 
 
 _CONNECTION_LOST = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError)

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Executable,
     and_,
     bindparam,
+    case,
     func,
     or_,
     select,
@@ -36,6 +37,7 @@ from export_resend.domain.delivery import Delivery, DeliveryStatus
 from export_resend.domain.export import Export, ExportPage, ExportQuery, ExportStatus
 from export_resend.domain.generation import GenerationJob
 from export_resend.domain.ports import (
+    Backlog,
     ConcurrentUpdate,
     DeliveryRepository,
     DuplicateId,
@@ -231,6 +233,24 @@ class SqlAlchemyExportRepository(ExportRepository):
         return [export_from(row) for row in result.mappings()]
 
 
+_DELIVERY_BACKLOG = select(
+    func.count(),
+    func.count(case((deliveries.c.next_attempt_at <= bindparam("now"), 1))),
+    func.min(deliveries.c.queued_at),
+).where(deliveries.c.status.in_([DeliveryStatus.QUEUED.value, DeliveryStatus.SENDING.value]))
+_JOB_BACKLOG = select(
+    func.count(),
+    func.count(case((generation_jobs.c.next_attempt_at <= bindparam("now"), 1))),
+    func.min(generation_jobs.c.queued_at),
+)
+
+
+async def _backlog(transaction: _Transaction, query: Executable, now: datetime) -> Backlog:
+    result = await transaction.execute(query, {"now": now}, writes=False)
+    waiting, due, oldest = result.one()
+    return Backlog(waiting, due, oldest)
+
+
 class SqlAlchemyDeliveryRepository(DeliveryRepository):
     """Deliveries on one connection, in its transaction."""
 
@@ -280,6 +300,9 @@ class SqlAlchemyDeliveryRepository(DeliveryRepository):
             )
         return claimed
 
+    async def backlog(self, now: datetime) -> Backlog:
+        return await _backlog(self._transaction, _DELIVERY_BACKLOG, now)
+
 
 class SqlAlchemyGenerationJobRepository(GenerationJobRepository):
     """Generation jobs on one connection, in its transaction."""
@@ -326,6 +349,9 @@ class SqlAlchemyGenerationJobRepository(GenerationJobRepository):
                 writes=True,
             )
         return claimed
+
+    async def backlog(self, now: datetime) -> Backlog:
+        return await _backlog(self._transaction, _JOB_BACKLOG, now)
 
 
 class SqlAlchemyUnitOfWork(UnitOfWork):
