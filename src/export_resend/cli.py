@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from export_resend.adapters.sql import Database
 from export_resend.application.seed_demo import DemoData
 from export_resend.container import Container, UnsupportedSetting, storage_kind
+from export_resend.logs import configure_logging
 from export_resend.main import create_app
 from export_resend.settings import Settings
 
@@ -101,13 +102,22 @@ async def _seed(container: Container) -> DemoData:
 
 
 async def _serve(settings: Settings, host: str, port: int, demo: bool) -> None:
+    configure_logging(settings.log_format, settings.log_level)
     container = Container(settings=settings)
     app = create_app(container=container)
     await container.database_opened.init()  # type: ignore[misc]
     if demo:
         data = await _seed(container)
         print(demo_text(data, settings.public_base_url), flush=True)
-    config = uvicorn.Config(app, host=host, port=port, log_level="info", lifespan="on")
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        lifespan="on",
+        log_config=None,  # configure_logging's handler renders uvicorn's lines too
+        log_level=settings.log_level.value.lower(),
+        access_log=False,  # it would print the query string: the download token
+    )
     await uvicorn.Server(config).serve()
 
 
@@ -116,9 +126,7 @@ async def _work(settings: Settings) -> None:
         raise UnsupportedSetting(
             "a worker needs the database that serve uses: set EXPORT_RESEND_DATABASE_URL"
         )
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_format, settings.log_level)
     container = Container(settings=settings.model_copy(update={"serve_dispatcher": True}))
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -29,4 +29,7 @@ def create_app(
         list_exports=container.list_exports(),
         download_export=container.download_export(),
         lifespan=Lifespan(container),
+        check_readiness=container.check_readiness(),
+        scrape_metrics=container.scrape_metrics(),
+        request_metrics=container.metrics(),
     )

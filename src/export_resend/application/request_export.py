@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -27,6 +28,8 @@ from export_resend.domain.records import (
     TransactionEventFilters,
     TransactionEventStatus,
 )
+
+log = logging.getLogger(__name__)
 
 Amount = Annotated[Decimal, Field(allow_inf_nan=False, max_digits=20, decimal_places=6)]
 
@@ -184,4 +187,10 @@ class RequestExport:
             await uow.jobs.add(GenerationJob.queue(export.id, now))
             await uow.commit()
         self._notifier.export_requested(export.id)
+        log.info(
+            "export %s requested: %s",
+            export.id,
+            export_type.value,
+            extra={"export_id": str(export.id), "export_type": export_type.value},
+        )
         return ExportRequested(export, cc_warnings("cc", cc))

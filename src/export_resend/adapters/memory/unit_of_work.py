@@ -9,6 +9,7 @@ from types import TracebackType
 from typing import Generic, Self, TypeVar
 from uuid import UUID
 
+from export_resend.application.check_readiness import DatabaseProbe
 from export_resend.domain.delivery import Delivery, DeliveryStatus
 from export_resend.domain.export import (
     Export,
@@ -32,7 +33,7 @@ from export_resend.domain.ports import (
 RowT = TypeVar("RowT", Export, Delivery, GenerationJob)
 
 
-class InMemoryStore:
+class InMemoryStore(DatabaseProbe):
     """The committed state, shared by every unit of work made from it."""
 
     def __init__(self) -> None:
@@ -41,6 +42,9 @@ class InMemoryStore:
         self.jobs: dict[UUID, GenerationJob] = {}
         self.held: set[UUID] = set()
         """Deliveries and jobs claimed or locked by a unit of work that is still open."""
+
+    async def ping(self) -> None:
+        """Always answers: the store is this process's memory."""
 
 
 class _Table(Generic[RowT]):

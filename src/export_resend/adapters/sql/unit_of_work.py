@@ -234,21 +234,20 @@ class SqlAlchemyExportRepository(ExportRepository):
 
 
 _DELIVERY_BACKLOG = select(
-    func.count(),
-    func.count(case((deliveries.c.next_attempt_at <= bindparam("now"), 1))),
-    func.min(deliveries.c.queued_at),
+    func.count().label("waiting"),
+    func.count(case((deliveries.c.next_attempt_at <= bindparam("now"), 1))).label("due"),
+    func.min(deliveries.c.queued_at).label("oldest"),
 ).where(deliveries.c.status.in_([DeliveryStatus.QUEUED.value, DeliveryStatus.SENDING.value]))
 _JOB_BACKLOG = select(
-    func.count(),
-    func.count(case((generation_jobs.c.next_attempt_at <= bindparam("now"), 1))),
-    func.min(generation_jobs.c.queued_at),
+    func.count().label("waiting"),
+    func.count(case((generation_jobs.c.next_attempt_at <= bindparam("now"), 1))).label("due"),
+    func.min(generation_jobs.c.queued_at).label("oldest"),
 )
 
 
 async def _backlog(transaction: _Transaction, query: Executable, now: datetime) -> Backlog:
-    result = await transaction.execute(query, {"now": now}, writes=False)
-    waiting, due, oldest = result.one()
-    return Backlog(waiting, due, oldest)
+    row = (await transaction.execute(query, {"now": now}, writes=False)).mappings().one()
+    return Backlog(row["waiting"], row["due"], row["oldest"])
 
 
 class SqlAlchemyDeliveryRepository(DeliveryRepository):
