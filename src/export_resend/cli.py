@@ -17,6 +17,7 @@ import uvicorn
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.types import ASGIApp
 
 from export_resend.adapters.sql import Database
 from export_resend.application.seed_demo import DemoData
@@ -101,6 +102,20 @@ async def _seed(container: Container) -> DemoData:
     return await container.seed_demo()()
 
 
+def server_config(app: ASGIApp, settings: Settings, host: str, port: int) -> uvicorn.Config:
+    """How ``serve`` runs uvicorn: its lines through ``configure_logging``'s handler, and
+    no access log of its own (it would print the query string: the download token)."""
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        lifespan="on",
+        log_config=None,
+        log_level=settings.log_level.value.lower(),
+        access_log=False,
+    )
+
+
 async def _serve(settings: Settings, host: str, port: int, demo: bool) -> None:
     configure_logging(settings.log_format, settings.log_level)
     container = Container(settings=settings)
@@ -109,16 +124,7 @@ async def _serve(settings: Settings, host: str, port: int, demo: bool) -> None:
     if demo:
         data = await _seed(container)
         print(demo_text(data, settings.public_base_url), flush=True)
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        lifespan="on",
-        log_config=None,  # configure_logging's handler renders uvicorn's lines too
-        log_level=settings.log_level.value.lower(),
-        access_log=False,  # it would print the query string: the download token
-    )
-    await uvicorn.Server(config).serve()
+    await uvicorn.Server(server_config(app, settings, host, port)).serve()
 
 
 async def _work(settings: Settings) -> None:
