@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import asyncpg
@@ -23,7 +24,7 @@ from export_resend.adapters.sql import Database
 from export_resend.application.seed_demo import DemoData
 from export_resend.container import Container, UnsupportedSetting, storage_kind
 from export_resend.logs import configure_logging
-from export_resend.main import create_app
+from export_resend.main import create_app, create_operations_app
 from export_resend.settings import Settings
 
 
@@ -102,14 +103,16 @@ async def _seed(container: Container) -> DemoData:
     return await container.seed_demo()()
 
 
-def server_config(app: ASGIApp, settings: Settings, host: str, port: int) -> uvicorn.Config:
+def server_config(
+    app: ASGIApp, settings: Settings, host: str, port: int, *, lifespan: bool = True
+) -> uvicorn.Config:
     """How ``serve`` runs uvicorn: its lines through ``configure_logging``'s handler, and
     no access log of its own (it would print the query string: the download token)."""
     return uvicorn.Config(
         app,
         host=host,
         port=port,
-        lifespan="on",
+        lifespan="on" if lifespan else "off",
         log_config=None,
         log_level=settings.log_level.value.lower(),
         access_log=False,
@@ -127,7 +130,15 @@ async def _serve(settings: Settings, host: str, port: int, demo: bool) -> None:
     await uvicorn.Server(server_config(app, settings, host, port)).serve()
 
 
-async def _work(settings: Settings) -> None:
+class _OperationsServer(uvicorn.Server):
+    """uvicorn for a worker's operations routes: the worker, not uvicorn, handles signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def _work(settings: Settings, metrics_host: str, metrics_port: int | None) -> None:
     if storage_kind(settings) != "sql":
         raise UnsupportedSetting(
             "a worker needs the database that serve uses: set EXPORT_RESEND_DATABASE_URL"
@@ -138,14 +149,24 @@ async def _work(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stopping.set)
+    server = None
+    if metrics_port is not None:
+        app = create_operations_app(container=container)
+        # no lifespan: the container's resources are the worker's to start and stop
+        config = server_config(app, settings, metrics_host, metrics_port, lifespan=False)
+        server = _OperationsServer(config)
     try:
         await container.dispatcher_running.init()  # type: ignore[misc]
         await container.generator_running.init()  # type: ignore[misc]
+        serving = None if server is None else asyncio.create_task(server.serve())
         logging.getLogger("export_resend.worker").info(
             "sending emails and generating exports from %s; SIGTERM or Ctrl-C stops",
-            _shown(settings),
+            _without_credentials(settings),
         )
         await stopping.wait()
+        if server is not None and serving is not None:
+            server.should_exit = True
+            await serving
     finally:
         shutdown = container.shutdown_resources()
         if shutdown is not None:
@@ -188,16 +209,31 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--demo", action="store_true", help="seed the demo data and print it (never in production)"
     )
-    commands.add_parser(
+    worker = commands.add_parser(
         "worker",
         help="run a dispatcher and generator only, beside serve, on the same database",
     )
+    worker.add_argument(
+        "--metrics-port",
+        type=int,
+        help="also serve /livez, /readyz and /metrics on this port (none by default)",
+    )
+    worker.add_argument("--metrics-host", default="127.0.0.1")
     demo = commands.add_parser("demo", help="seed the demo data and print keys and curl commands")
     demo.add_argument("--json", action="store_true", help="print one JSON object instead")
     db = commands.add_parser("db", help="the database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     db_commands.add_parser("upgrade", help="apply the migrations to EXPORT_RESEND_DATABASE_URL")
     return root
+
+
+def _without_credentials(settings: Settings) -> str:
+    """The database URL without user or password, fit for a log line."""
+    try:
+        url = make_url(settings.database_url).set(username=None, password=None)
+    except ValueError:
+        return "(unreadable URL)"
+    return url.render_as_string(hide_password=True)
 
 
 def _shown(settings: Settings) -> str:
@@ -215,7 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             asyncio.run(_serve(settings, args.host, args.port, args.demo))
         elif args.command == "worker":
-            asyncio.run(_work(settings))
+            asyncio.run(_work(settings, args.metrics_host, args.metrics_port))
         elif args.command == "demo":
             asyncio.run(_demo(settings, args.json))
         else:

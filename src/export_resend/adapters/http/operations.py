@@ -6,12 +6,17 @@ serve it to the monitoring network only, never through the public load balancer.
 
 from __future__ import annotations
 
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from export_resend.adapters.http.access import RequestContext
+from export_resend.adapters.http.problems import exception_handlers
 from export_resend.application.check_readiness import CheckReadiness
 from export_resend.application.scrape_metrics import ScrapeMetrics
+from export_resend.application.telemetry import NO_METRICS, RequestMetrics
 
 _NO_STORE = {"Cache-Control": "no-store"}
 
@@ -53,4 +58,22 @@ class OperationsEndpoints:
         return routes
 
 
-__all__ = ["OperationsEndpoints"]
+def create_operations_app(
+    *,
+    check_readiness: CheckReadiness | None = None,
+    scrape_metrics: ScrapeMetrics | None = None,
+    request_metrics: RequestMetrics = NO_METRICS,
+) -> Starlette:
+    """Only the operations routes, with request ids and access lines: what a process that
+    serves no API (``export-resend worker``) shows its monitoring."""
+    routes = OperationsEndpoints(
+        check_readiness=check_readiness, scrape_metrics=scrape_metrics
+    ).routes()
+    return Starlette(
+        routes=routes,
+        middleware=[Middleware(RequestContext, routes=routes, metrics=request_metrics)],
+        exception_handlers=exception_handlers(),
+    )
+
+
+__all__ = ["OperationsEndpoints", "create_operations_app"]
