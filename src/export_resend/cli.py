@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +19,7 @@ import uvicorn
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.types import ASGIApp
 
 from export_resend.adapters.sql import Database
 from export_resend.application.create_api_key import CreateApiKeyCommand
@@ -27,7 +29,8 @@ from export_resend.container import Container, UnsupportedSetting, storage_kind
 from export_resend.domain.api_keys import ApiKeyRecord
 from export_resend.domain.caller import ClientType
 from export_resend.domain.ports import UserMismatch
-from export_resend.main import create_app
+from export_resend.logs import configure_logging
+from export_resend.main import create_app, create_operations_app
 from export_resend.settings import Settings
 
 
@@ -106,38 +109,70 @@ async def _seed(container: Container) -> DemoData:
     return await container.seed_demo()()
 
 
+def server_config(
+    app: ASGIApp, settings: Settings, host: str, port: int, *, lifespan: bool = True
+) -> uvicorn.Config:
+    """How ``serve`` runs uvicorn: its lines through ``configure_logging``'s handler, and
+    no access log of its own (it would print the query string: the download token)."""
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        lifespan="on" if lifespan else "off",
+        log_config=None,
+        log_level=settings.log_level.value.lower(),
+        access_log=False,
+    )
+
+
 async def _serve(settings: Settings, host: str, port: int, demo: bool) -> None:
+    configure_logging(settings.log_format, settings.log_level)
     container = Container(settings=settings)
     app = create_app(container=container)
     await container.database_opened.init()  # type: ignore[misc]
     if demo:
         data = await _seed(container)
         print(demo_text(data, settings.public_base_url), flush=True)
-    config = uvicorn.Config(app, host=host, port=port, log_level="info", lifespan="on")
-    await uvicorn.Server(config).serve()
+    await uvicorn.Server(server_config(app, settings, host, port)).serve()
 
 
-async def _work(settings: Settings) -> None:
+class _OperationsServer(uvicorn.Server):
+    """uvicorn for a worker's operations routes: the worker, not uvicorn, handles signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def _work(settings: Settings, metrics_host: str, metrics_port: int | None) -> None:
     if storage_kind(settings) != "sql":
         raise UnsupportedSetting(
             "a worker needs the database that serve uses: set EXPORT_RESEND_DATABASE_URL"
         )
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_format, settings.log_level)
     container = Container(settings=settings.model_copy(update={"serve_dispatcher": True}))
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stopping.set)
+    server = None
+    if metrics_port is not None:
+        app = create_operations_app(container=container)
+        # no lifespan: the container's resources are the worker's to start and stop
+        config = server_config(app, settings, metrics_host, metrics_port, lifespan=False)
+        server = _OperationsServer(config)
     try:
         await container.dispatcher_running.init()  # type: ignore[misc]
         await container.generator_running.init()  # type: ignore[misc]
+        serving = None if server is None else asyncio.create_task(server.serve())
         logging.getLogger("export_resend.worker").info(
             "sending emails and generating exports from %s; SIGTERM or Ctrl-C stops",
-            _shown(settings),
+            _without_credentials(settings),
         )
         await stopping.wait()
+        if server is not None and serving is not None:
+            server.should_exit = True
+            await serving
     finally:
         shutdown = container.shutdown_resources()
         if shutdown is not None:
@@ -305,10 +340,16 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--demo", action="store_true", help="seed the demo data and print it (never in production)"
     )
-    commands.add_parser(
+    worker = commands.add_parser(
         "worker",
         help="run a dispatcher and generator only, beside serve, on the same database",
     )
+    worker.add_argument(
+        "--metrics-port",
+        type=int,
+        help="also serve /livez, /readyz and /metrics on this port (none by default)",
+    )
+    worker.add_argument("--metrics-host", default="127.0.0.1")
     demo = commands.add_parser("demo", help="seed the demo data and print keys and curl commands")
     demo.add_argument("--json", action="store_true", help="print one JSON object instead")
     db = commands.add_parser("db", help="the database schema")
@@ -332,6 +373,15 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def _without_credentials(settings: Settings) -> str:
+    """The database URL without user or password, fit for a log line."""
+    try:
+        url = make_url(settings.database_url).set(username=None, password=None)
+    except ValueError:
+        return "(unreadable URL)"
+    return url.render_as_string(hide_password=True)
+
+
 def _shown(settings: Settings) -> str:
     try:
         return make_url(settings.database_url).render_as_string(hide_password=True)
@@ -347,7 +397,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             asyncio.run(_serve(settings, args.host, args.port, args.demo))
         elif args.command == "worker":
-            asyncio.run(_work(settings))
+            asyncio.run(_work(settings, args.metrics_host, args.metrics_port))
         elif args.command == "demo":
             asyncio.run(_demo(settings, args.json))
         elif args.command == "keys":

@@ -23,10 +23,12 @@ from export_resend.adapters.memory import (
     InMemoryStore,
     InMemoryUnitOfWork,
 )
+from export_resend.adapters.prometheus import PrometheusMetrics
 from export_resend.adapters.smtp import SmtpMailer
 from export_resend.adapters.sql import Database, SqlAlchemyApiKeyStore
 from export_resend.adapters.sql.database import HEAD_REVISION
 from export_resend.application.authenticate_caller import AuthenticateCaller
+from export_resend.application.check_readiness import CheckReadiness
 from export_resend.application.create_api_key import CreateApiKey
 from export_resend.application.dispatcher import DeliveryDispatcher, ExportGenerator
 from export_resend.application.download_export import DownloadExport
@@ -56,6 +58,7 @@ from export_resend.application.outbox import (
 from export_resend.application.request_export import RequestExport
 from export_resend.application.resend_export_email import ResendExportEmail
 from export_resend.application.revoke_api_key import RevokeApiKey
+from export_resend.application.scrape_metrics import ScrapeMetrics
 from export_resend.application.seed_demo import SeedDemo
 from export_resend.domain.delivery import ResendLimit
 from export_resend.domain.ports import Mailer, UnitOfWork
@@ -209,6 +212,8 @@ class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
 
     clock = providers.Singleton(SystemClock)
+    metrics = providers.Singleton(PrometheusMetrics)
+    """Every metric of this container's service, in a registry of its own."""
 
     storage = providers.Callable(storage_kind, settings)
     memory_store = providers.Singleton(InMemoryStore)
@@ -280,6 +285,7 @@ class Container(containers.DeclarativeContainer):
         composer=composer,
         clock=clock,
         retry=settings.provided.retry_policy,
+        metrics=metrics,
     )
     release_claimed_emails = providers.Singleton(
         ReleaseClaimedEmails, unit_of_work=unit_of_work.provider, clock=clock
@@ -315,6 +321,7 @@ class Container(containers.DeclarativeContainer):
         lease=settings.provided.generation_lease,
         max_attempts=settings.provided.generation_max_attempts,
         message_id_domain=settings.provided.mail_domain,
+        metrics=metrics,
     )
     release_claimed_exports = providers.Singleton(
         ReleaseClaimedExports, unit_of_work=unit_of_work.provider, clock=clock
@@ -390,4 +397,16 @@ class Container(containers.DeclarativeContainer):
         clock=clock,
         link_ttl=settings.provided.link_ttl,
         writer=export_file_writer,
+    )
+
+    database_probe = providers.Selector(storage, memory=memory_store, sql=database)
+    check_readiness = providers.Singleton(
+        CheckReadiness, probe=database_probe, timeout=settings.provided.readiness_timeout
+    )
+    scrape_metrics = providers.Singleton(
+        ScrapeMetrics,
+        unit_of_work=unit_of_work.provider,
+        clock=clock,
+        exposition=metrics,
+        timeout=settings.provided.readiness_timeout,
     )

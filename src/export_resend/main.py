@@ -6,6 +6,7 @@ from dependency_injector.ext.starlette import Lifespan
 from starlette.applications import Starlette
 
 from export_resend.adapters.http import create_http_app
+from export_resend.adapters.http import create_operations_app as operations_app
 from export_resend.container import Container
 from export_resend.settings import Settings
 
@@ -31,4 +32,21 @@ def create_app(
         begin_idempotent_request=container.begin_idempotent_request(),
         release_idempotency_key=container.release_idempotency_key(),
         lifespan=Lifespan(container),
+        check_readiness=container.check_readiness(),
+        scrape_metrics=container.scrape_metrics(),
+        request_metrics=container.metrics(),
+    )
+
+
+def create_operations_app(
+    settings: Settings | None = None, *, container: Container | None = None
+) -> Starlette:
+    """``/livez``, ``/readyz`` and ``/metrics`` of the service, alone, with no lifespan: for
+    ``export-resend worker``, which starts and stops the container's resources itself."""
+    if container is None:
+        container = Container(settings=settings or Settings())
+    return operations_app(
+        check_readiness=container.check_readiness(),
+        scrape_metrics=container.scrape_metrics(),
+        request_metrics=container.metrics(),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import timedelta
 from email.utils import parseaddr
 from enum import StrEnum
@@ -53,6 +54,29 @@ class MailerKind(StrEnum):
     CONSOLE = "console"
     SMTP = "smtp"
     MEMORY = "memory"
+
+
+def _folded(fold: Callable[[str], str]) -> Callable[[Any], Any]:
+    def validate(value: Any) -> Any:
+        return fold(value.strip()) if isinstance(value, str) else value
+
+    return validate
+
+
+class LogFormat(StrEnum):
+    """How log lines are written: one JSON object each, or aligned text for people."""
+
+    JSON = "json"
+    CONSOLE = "console"
+
+
+class LogLevel(StrEnum):
+    """The least severe level written."""
+
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
 
 
 Duration = Annotated[timedelta, BeforeValidator(_friendly_duration), AfterValidator(_positive)]
@@ -108,6 +132,11 @@ class Settings(BaseSettings):
     idempotency_lease: Duration = timedelta(seconds=60)
     """How long a request in flight holds its ``Idempotency-Key`` before a retry may take
     it over (a process that died mid-request holds it no longer than this)."""
+
+    log_format: Annotated[LogFormat, BeforeValidator(_folded(str.lower))] = LogFormat.JSON
+    log_level: Annotated[LogLevel, BeforeValidator(_folded(str.upper))] = LogLevel.INFO
+    readiness_timeout: Annotated[float, Field(gt=0, le=60)] = 2.0
+    """Seconds ``/readyz`` (and ``/metrics``, for the queues) waits for the database."""
 
     @model_validator(mode="after")
     def _coherent(self) -> Self:

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from export_resend.container import Container, UnsupportedSetting
-from export_resend.settings import MailerKind, Settings
+from export_resend.settings import LogFormat, LogLevel, MailerKind, Settings
 
 
 def test_defaults_are_the_embedded_ones() -> None:
@@ -141,3 +141,27 @@ def test_the_smtp_defaults_are_the_specifications() -> None:
 def test_incoherent_delivery_settings_are_refused(values: dict[str, object], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         Settings.model_validate(values)
+
+
+def test_logs_are_json_at_info_and_readiness_waits_two_seconds_by_default() -> None:
+    settings = Settings()
+    assert (settings.log_format, settings.log_level) == (LogFormat.JSON, LogLevel.INFO)
+    assert settings.readiness_timeout == 2.0
+
+
+def test_log_settings_are_read_in_any_case(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EXPORT_RESEND_LOG_FORMAT", "Console")
+    monkeypatch.setenv("EXPORT_RESEND_LOG_LEVEL", "debug")
+    monkeypatch.setenv("EXPORT_RESEND_READINESS_TIMEOUT", "0.5")
+    settings = Settings()
+    assert (settings.log_format, settings.log_level) == (LogFormat.CONSOLE, LogLevel.DEBUG)
+    assert settings.readiness_timeout == 0.5
+
+
+@pytest.mark.parametrize(
+    ("name", "raw"),
+    [("log_format", "xml"), ("log_level", "chatty"), ("readiness_timeout", "0")],
+)
+def test_unknown_log_settings_and_a_zero_timeout_are_refused(name: str, raw: str) -> None:
+    with pytest.raises(ValidationError, match=name):
+        Settings.model_validate({name: raw})

@@ -52,6 +52,10 @@ class Dispatcher(Generic[ItemT]):
         """How the logs name an item."""
         return self.what
 
+    def log_context(self, item: ItemT) -> dict[str, object]:
+        """The ids a log line about an item carries (as ``extra``)."""
+        return {}
+
     def __init__(
         self,
         *,
@@ -159,7 +163,9 @@ class Dispatcher(Generic[ItemT]):
         try:
             await self._run_one(item)
         except Exception:  # the item stays leased, and is claimed again when its lease ends
-            log.exception("%s: unexpected failure", self.describe(item))
+            log.exception(
+                "%s: unexpected failure", self.describe(item), extra=self.log_context(item)
+            )
         finally:
             # leave the places count before waking the loop, which may run before any
             # done-callback would (Python 3.12+ resumes a waiter sooner)
@@ -197,6 +203,9 @@ class DeliveryDispatcher(Dispatcher[ClaimedEmail], DeliveryNotifier):
     def describe(self, item: ClaimedEmail) -> str:
         return f"delivery {item.delivery.id}"
 
+    def log_context(self, item: ClaimedEmail) -> dict[str, object]:
+        return {"delivery_id": str(item.delivery.id), "export_id": str(item.delivery.export_id)}
+
     def delivery_queued(self, delivery_id: UUID) -> None:
         self.wake()
 
@@ -225,6 +234,9 @@ class ExportGenerator(Dispatcher[ClaimedExport], GenerationNotifier):
 
     def describe(self, item: ClaimedExport) -> str:
         return f"export {item.job.export_id}"
+
+    def log_context(self, item: ClaimedExport) -> dict[str, object]:
+        return {"export_id": str(item.job.export_id)}
 
     def export_requested(self, export_id: UUID) -> None:
         self.wake()

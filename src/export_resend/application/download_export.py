@@ -65,6 +65,11 @@ class DownloadExport:
         try:
             chunks = await self._files.open(file.storage_key)
         except FileMissing:  # lost by the store: say so loudly, answer as for no file
-            log.error("export %s is READY but its file %s is missing", export_id, file.storage_key)
+            log.error(
+                "export %s is READY but its file %s is missing",
+                export_id,
+                file.storage_key,
+                extra={"export_id": str(export_id)},
+            )
             raise ExportNotFound(export_id) from None
         return Download(export, file, download_name(export), chunks)

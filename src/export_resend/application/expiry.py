@@ -52,6 +52,11 @@ class ExpireExports:
                         await uow.exports.update(current.expire(now))
                         await uow.commit()
                     expired += 1
+                    log.info(
+                        "export %s expired; its file is deleted",
+                        export.id,
+                        extra={"export_id": str(export.id)},
+                    )
                 except ConcurrentUpdate:  # another sweeper recorded it first
                     continue
             if len(due) < self._batch_size:

@@ -16,12 +16,14 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import time
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from uuid import UUID, uuid4
 
 from export_resend.application.csv_writer import CsvEncoder
+from export_resend.application.telemetry import NO_METRICS, GenerationMetrics
 from export_resend.domain.delivery import Delivery, DeliveryKind
 from export_resend.domain.export import Export, ExportFile, ExportStatus, ExportType
 from export_resend.domain.generation import GenerationJob
@@ -179,7 +181,9 @@ class GenerateClaimedExport:
         lease: timedelta,
         max_attempts: int,
         message_id_domain: str,
+        metrics: GenerationMetrics = NO_METRICS,
     ) -> None:
+        self._metrics = metrics
         self._unit_of_work = unit_of_work
         self._write = writer
         self._files = files
@@ -191,6 +195,25 @@ class GenerateClaimedExport:
         self._message_id_domain = message_id_domain
 
     async def __call__(self, claimed: ClaimedExport) -> Export | None:
+        started = time.perf_counter()
+        recorded = await self._generate(claimed)
+        if recorded is not None:
+            seconds = time.perf_counter() - started
+            self._metrics.generation_recorded(recorded.status, seconds)
+            log.info(
+                "export %s generated: %s",
+                recorded.id,
+                recorded.status.value,
+                extra={
+                    "export_id": str(recorded.id),
+                    "export_status": recorded.status.value,
+                    "rows": recorded.file.row_count if recorded.file else None,
+                    "duration_ms": round(seconds * 1000, 1),
+                },
+            )
+        return recorded
+
+    async def _generate(self, claimed: ClaimedExport) -> Export | None:
         job, export = claimed.job, claimed.export
         if export is None or export.status is not ExportStatus.PENDING:
             await self._settle(job, None)  # nothing left to generate
@@ -205,7 +228,9 @@ class GenerateClaimedExport:
         try:
             file = await self._write(export, key)
         except GenerationFailed as exc:
-            log.warning("export %s failed: %s", export.id, exc.reason)
+            log.warning(
+                "export %s failed: %s", export.id, exc.reason, extra={"export_id": str(export.id)}
+            )
             return await self._settle(job, export.mark_failed(exc.reason))
         finally:
             renewing.cancel()
@@ -227,13 +252,21 @@ class GenerateClaimedExport:
                 async with self._unit_of_work() as uow:
                     stored = await uow.jobs.get(job.export_id, lock=True)
                     if stored is None or not stored.held_by(job.lease_id):
-                        log.warning("export %s: generation lease lost", job.export_id)
+                        log.warning(
+                            "export %s: generation lease lost",
+                            job.export_id,
+                            extra={"export_id": str(job.export_id)},
+                        )
                         return
                     now = self._clock.now()
                     await uow.jobs.update(stored.renewed(now, self._lease))
                     await uow.commit()
             except Exception:  # the store may be back before the lease ends
-                log.exception("export %s: the generation lease could not be renewed", job.export_id)
+                log.exception(
+                    "export %s: the generation lease could not be renewed",
+                    job.export_id,
+                    extra={"export_id": str(job.export_id)},
+                )
 
     async def _settle(self, job: GenerationJob, outcome: Export | None) -> Export | None:
         """Store the export's outcome and remove the job, if the job is still ours."""
@@ -241,7 +274,11 @@ class GenerateClaimedExport:
         async with self._unit_of_work() as uow:
             stored = await uow.jobs.get(job.export_id, lock=True)
             if stored is None or not stored.held_by(job.lease_id):
-                log.warning("export %s: generation lease lost; outcome dropped", job.export_id)
+                log.warning(
+                    "export %s: generation lease lost; outcome dropped",
+                    job.export_id,
+                    extra={"export_id": str(job.export_id)},
+                )
                 return None
             if outcome is not None:
                 outcome = await uow.exports.update(outcome)
@@ -258,6 +295,12 @@ class GenerateClaimedExport:
             await uow.commit()
         if delivery is not None:
             self._notifier.delivery_queued(delivery.id)
+            log.info(
+                "delivery %s queued: the first email of export %s",
+                delivery.id,
+                delivery.export_id,
+                extra={"export_id": str(delivery.export_id), "delivery_id": str(delivery.id)},
+            )
         return outcome
 
 

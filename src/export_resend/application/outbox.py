@@ -10,13 +10,15 @@ another took the row) never overwrites the other's result.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from uuid import UUID, uuid4
 
 from export_resend.application.message import ExportEmailComposer
-from export_resend.domain.delivery import Delivery, DeliveryStatus, RetryPolicy
+from export_resend.application.telemetry import NO_METRICS, DeliveryMetrics, SendResult
+from export_resend.domain.delivery import Delivery, DeliveryStatus, RecipientResult, RetryPolicy
 from export_resend.domain.export import Export, ExportStatus
 from export_resend.domain.ports import (
     Clock,
@@ -66,6 +68,10 @@ class SendClaimedEmail:
     relay is unavailable or refused some addresses for now (only those are tried again,
     with the same Message-ID); DEAD when attempts run out, when the export is no longer
     READY (its link would not work), or when the message cannot be composed.
+
+    Each attempt and each outcome recorded is told to ``metrics``. Log lines carry the
+    ``delivery_id`` and ``export_id``; they never carry an address or the relay's text
+    (which may quote addresses): that text is kept on the delivery, for its owner.
     """
 
     def __init__(
@@ -76,15 +82,18 @@ class SendClaimedEmail:
         composer: ExportEmailComposer,
         clock: Clock,
         retry: RetryPolicy,
+        metrics: DeliveryMetrics = NO_METRICS,
     ) -> None:
         self._unit_of_work = unit_of_work
         self._mailer = mailer
         self._composer = composer
         self._clock = clock
         self._retry = retry
+        self._metrics = metrics
 
     async def __call__(self, claimed: ClaimedEmail) -> Delivery:
         delivery, export = claimed.delivery, claimed.export
+        ids = _ids(delivery)
         now = self._clock.now()
         status = None if export is None else export.effective_status(now)
         if export is None or status is not ExportStatus.READY:
@@ -93,29 +102,61 @@ class SendClaimedEmail:
         try:
             composed = self._composer.compose(export, delivery, now)
         except Exception as exc:  # a template or header fault: retrying cannot help
-            log.exception("delivery %s cannot be composed", delivery.id)
+            log.exception("delivery %s cannot be composed", delivery.id, extra=ids)
             reason = f"the message cannot be composed: {type(exc).__name__}"
             return await self._record(delivery, delivery.dead(reason, now))
         email = OutgoingEmail(composed.sender, delivery.pending_recipients(), composed.message)
+        attempt = {**ids, "attempt": delivery.attempts + 1}
+        started = time.perf_counter()
+        results: Sequence[RecipientResult] = ()
         try:
             results = await self._mailer.send(email)
         except MailerUnavailable as exc:
+            result = SendResult.UNAVAILABLE
+            cause = type(exc.__cause__ or exc.__context__ or exc).__name__
             log.warning(
-                "delivery %s not sent (attempt %d): %s", delivery.id, delivery.attempts + 1, exc
+                "delivery %s not sent (attempt %d): the relay is unavailable (%s)",
+                delivery.id,
+                delivery.attempts + 1,
+                cause,
+                extra={**attempt, "result": result.value, "error": cause},
             )
             outcome = delivery.attempt_failed(str(exc), self._clock.now(), self._retry)
         except Exception as exc:  # a fault of the mailer itself: counted, so that it ends
-            log.exception("delivery %s: the mailer failed", delivery.id)
+            result = SendResult.ERROR
+            log.exception("delivery %s: the mailer failed", delivery.id, extra=attempt)
             error = f"the mailer failed: {type(exc).__name__}"
             outcome = delivery.attempt_failed(error, self._clock.now(), self._retry)
         else:
+            result = SendResult.of(results)
             outcome = delivery.attempted(results, self._clock.now(), self._retry)
+            log.info(
+                "delivery %s attempted (attempt %d): %s",
+                delivery.id,
+                delivery.attempts + 1,
+                result.value,
+                extra={**attempt, "result": result.value, "delivery_status": outcome.status.value},
+            )
+        self._metrics.send_attempted(result, time.perf_counter() - started, results)
         return await self._record(delivery, outcome)
 
     async def _record(self, claimed: Delivery, outcome: Delivery) -> Delivery:
         recorded = await _replace_if_held(self._unit_of_work, [(claimed, outcome)])
         if not recorded:
-            log.warning("delivery %s: lease lost before its outcome was recorded", claimed.id)
+            log.warning(
+                "delivery %s: lease lost before its outcome was recorded",
+                claimed.id,
+                extra=_ids(claimed),
+            )
+            return outcome
+        self._metrics.delivery_recorded(outcome.status)
+        if outcome.status is DeliveryStatus.DEAD:
+            log.warning(
+                "delivery %s is DEAD after %d attempts",
+                claimed.id,
+                outcome.attempts,
+                extra={**_ids(claimed), "delivery_status": outcome.status.value},
+            )
         return outcome
 
 
@@ -131,6 +172,11 @@ class ReleaseClaimedEmails:
         now = self._clock.now()
         pairs = [(d, d.released(now)) for d in deliveries]
         return len(await _replace_if_held(self._unit_of_work, pairs))
+
+
+def _ids(delivery: Delivery) -> dict[str, object]:
+    """The ids that a log line about ``delivery`` carries (as ``extra``)."""
+    return {"delivery_id": str(delivery.id), "export_id": str(delivery.export_id)}
 
 
 async def _replace_if_held(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -28,6 +29,8 @@ from export_resend.domain.records import (
     TransactionEventFilters,
     TransactionEventStatus,
 )
+
+log = logging.getLogger(__name__)
 
 Amount = Annotated[Decimal, Field(allow_inf_nan=False, max_digits=20, decimal_places=6)]
 
@@ -195,4 +198,10 @@ class RequestExport:
                 await idempotency.record(uow, requested)
             await uow.commit()
         self._notifier.export_requested(export.id)
+        log.info(
+            "export %s requested: %s",
+            export.id,
+            export_type.value,
+            extra={"export_id": str(export.id), "export_type": export_type.value},
+        )
         return requested

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -17,6 +18,8 @@ from export_resend.domain.errors import ExportNotFound
 from export_resend.domain.export import Export
 from export_resend.domain.ports import Clock, DeliveryNotifier, UnitOfWorkFactory
 from export_resend.domain.recipients import CcRemoval, CcWarning, NormalizedCc, Recipients
+
+log = logging.getLogger(__name__)
 
 _WARNING_TEXT = {
     CcRemoval.DUPLICATE: "{address} appears earlier in the list; sent once",
@@ -118,4 +121,10 @@ class ResendExportEmail:
                 await idempotency.record(uow, receipt)
             await uow.commit()
         self._notifier.delivery_queued(delivery.id)
+        log.info(
+            "delivery %s queued: a resend of export %s",
+            delivery.id,
+            export.id,
+            extra={"export_id": str(export.id), "delivery_id": str(delivery.id)},
+        )
         return receipt

@@ -58,6 +58,16 @@ class MailerUnavailable(Exception):
     """The relay could not take the message now (connection lost, 4xx for all): try later."""
 
 
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """What waits in a queue: how many items, how many of them are due now (not waiting
+    for a retry or for a lease to end), and when the oldest was queued (``None``: empty)."""
+
+    waiting: int
+    due: int
+    oldest_queued_at: datetime | None
+
+
 class ExportRepository(Protocol):
     """Exports, inside one unit of work.
 
@@ -105,6 +115,9 @@ class DeliveryRepository(Protocol):
     waits for, deliveries that another unit of work has claimed or locked and not yet
     committed; so once this unit of work commits, no other claim returns them before
     their lease ends, on any number of processes sharing the store.
+
+    ``backlog`` counts the QUEUED and SENDING deliveries, those of them due at ``now``
+    (``Delivery.is_due``), and gives the earliest ``queued_at`` among them.
     """
 
     async def get(self, delivery_id: UUID, *, lock: bool = False) -> Delivery | None: ...
@@ -123,6 +136,8 @@ class DeliveryRepository(Protocol):
         self, now: datetime, lease_id: UUID, lease: timedelta, limit: int
     ) -> Sequence[Delivery]: ...
 
+    async def backlog(self, now: datetime) -> Backlog: ...
+
 
 class GenerationJobRepository(Protocol):
     """The queue of exports to generate: one job per PENDING export, inside one unit of work.
@@ -138,6 +153,9 @@ class GenerationJobRepository(Protocol):
     ``job.claimed(lease_id, now, lease)`` and returns them so. Like the outbox's claim, it
     skips and never waits for jobs that another unit of work has claimed or locked and not
     yet committed.
+
+    ``backlog`` counts the jobs, those of them due at ``now`` (``GenerationJob.is_due``),
+    and gives the earliest ``queued_at`` among them.
     """
 
     async def get(self, export_id: UUID, *, lock: bool = False) -> GenerationJob | None: ...
@@ -151,6 +169,8 @@ class GenerationJobRepository(Protocol):
     async def claim(
         self, now: datetime, lease_id: UUID, lease: timedelta, limit: int
     ) -> Sequence[GenerationJob]: ...
+
+    async def backlog(self, now: datetime) -> Backlog: ...
 
 
 class IdempotencyKeyRepository(Protocol):

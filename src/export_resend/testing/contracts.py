@@ -540,10 +540,71 @@ class UnitOfWorkContract:
                     await uow.exports.update(export.expire(_CLAIM_T0 + timedelta(days=1)))
                 await uow.commit()
 
+    async def test_the_backlogs_count_what_waits_what_is_due_and_find_the_oldest(
+        self, unit_of_work: UnitOfWorkFactory
+    ) -> None:
+        # the store may be shared: compare with what was there before, at a moment when
+        # nothing of anyone else's is due yet
+        now = _BACKLOG_T0 + timedelta(minutes=10)
+        async with unit_of_work() as uow:
+            outbox_before = await uow.deliveries.backlog(now)
+            jobs_before = await uow.jobs.backlog(now)
+        export = sample_export()
+        due, later, sent = (
+            sample_delivery(export, _BACKLOG_T0 + timedelta(minutes=m)) for m in (1, 20, 0)
+        )
+        leased = sample_delivery(export, _BACKLOG_T0 + timedelta(minutes=2)).claimed(
+            uuid4(), _BACKLOG_T0 + timedelta(minutes=2), _LEASE
+        )
+        sent = dataclasses.replace(sent, status=DeliveryStatus.SENT)
+        pending = [sample_export(ExportStatus.PENDING) for _ in range(2)]
+        jobs = [
+            GenerationJob.queue(e.id, _BACKLOG_T0 + timedelta(minutes=m))
+            for e, m in zip(pending, (3, 30), strict=True)
+        ]
+        await self._store(unit_of_work, export, due, later, sent, leased, *pending)
+        async with unit_of_work() as uow:
+            for job in jobs:
+                await uow.jobs.add(job)
+            await uow.commit()
+        try:
+            async with unit_of_work() as uow:
+                outbox = await uow.deliveries.backlog(now)
+                queued = await uow.jobs.backlog(now)
+            assert outbox.waiting == outbox_before.waiting + 3  # not the SENT one
+            assert outbox.due == outbox_before.due + 2  # the leased one's lease has ended
+            assert outbox.oldest_queued_at == min(
+                filter(None, (outbox_before.oldest_queued_at, due.queued_at))
+            )
+            assert queued.waiting == jobs_before.waiting + 2
+            assert queued.due == jobs_before.due + 1
+            assert queued.oldest_queued_at == min(
+                filter(None, (jobs_before.oldest_queued_at, jobs[0].queued_at))
+            )
+        finally:
+            async with unit_of_work() as uow:
+                for delivery in (due, later, leased):
+                    await uow.deliveries.update(delivery.dead("test over", now))
+                for job in jobs:
+                    await uow.jobs.remove(job.export_id)
+                await uow.commit()
+
+    async def test_a_backlog_has_an_oldest_exactly_when_something_waits(
+        self, unit_of_work: UnitOfWorkFactory
+    ) -> None:
+        async with unit_of_work() as uow:
+            outbox = await uow.deliveries.backlog(_BACKLOG_T0)
+            jobs = await uow.jobs.backlog(_BACKLOG_T0)
+        for backlog in (outbox, jobs):
+            assert (backlog.waiting == 0) == (backlog.oldest_queued_at is None)
+            assert 0 <= backlog.due <= backlog.waiting
+
 
 _CLAIM_T0 = datetime(2000, 1, 1, tzinfo=UTC)
 """Long before any other delivery of these suites, so that their claims never take those."""
 _LEASE = timedelta(minutes=2)
+_BACKLOG_T0 = datetime(1990, 1, 1, tzinfo=UTC)
+"""Earlier still: the backlog suite's rows are the oldest, and nothing else is due then."""
 
 
 @dataclass(frozen=True, slots=True)

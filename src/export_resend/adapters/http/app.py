@@ -8,12 +8,15 @@ from uuid import UUID
 
 from pydantic import BaseModel
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from export_resend.adapters.http.access import RequestContext
 from export_resend.adapters.http.body import MAX_BODY_BYTES, read_json_object
 from export_resend.adapters.http.idempotency import IdempotentRequests
+from export_resend.adapters.http.operations import OperationsEndpoints
 from export_resend.adapters.http.problems import exception_handlers
 from export_resend.adapters.http.schemas import (
     ExportEmailsResponse,
@@ -23,6 +26,7 @@ from export_resend.adapters.http.schemas import (
     ResendEmailResponse,
 )
 from export_resend.application.authenticate_caller import AuthenticateCaller
+from export_resend.application.check_readiness import CheckReadiness
 from export_resend.application.download_export import DownloadExport
 from export_resend.application.errors import FieldErrorCode, FieldIssue, ValidationFailed
 from export_resend.application.get_export import GetExport
@@ -39,6 +43,8 @@ from export_resend.application.resend_export_email import (
     ResendExportEmail,
     ResendExportEmailCommand,
 )
+from export_resend.application.scrape_metrics import ScrapeMetrics
+from export_resend.application.telemetry import NO_METRICS, RequestMetrics
 from export_resend.application.validation import validate
 from export_resend.domain.caller import Caller
 from export_resend.domain.export import ExportType
@@ -243,8 +249,15 @@ def create_http_app(
     release_idempotency_key: ReleaseIdempotencyKey,
     lifespan: AppLifespan | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
+    check_readiness: CheckReadiness | None = None,
+    scrape_metrics: ScrapeMetrics | None = None,
+    request_metrics: RequestMetrics = NO_METRICS,
 ) -> Starlette:
-    """The HTTP service over the given use cases; it opens nothing until ``lifespan`` runs."""
+    """The HTTP service over the given use cases; it opens nothing until ``lifespan`` runs.
+
+    ``/livez`` and ``/readyz`` (which checks nothing without ``check_readiness``) are always
+    served, ``/metrics`` only with ``scrape_metrics``; every request is counted in
+    ``request_metrics`` and logged once (``access.RequestContext``)."""
     endpoints = ExportEndpoints(
         authenticate=authenticate,
         resend_export_email=resend_export_email,
@@ -258,8 +271,11 @@ def create_http_app(
         ),
         max_body_bytes=max_body_bytes,
     )
+    operations = OperationsEndpoints(check_readiness=check_readiness, scrape_metrics=scrape_metrics)
+    routes = [*endpoints.routes(), *operations.routes()]
     return Starlette(
-        routes=endpoints.routes(),
+        routes=routes,
+        middleware=[Middleware(RequestContext, routes=routes, metrics=request_metrics)],
         exception_handlers=exception_handlers(),
         lifespan=lifespan,
     )

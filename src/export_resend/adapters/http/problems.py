@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
+from export_resend.application.check_readiness import NotReady
 from export_resend.application.errors import (
     ClientNotAllowed,
     FieldErrorCode,
@@ -89,6 +90,7 @@ PROBLEMS: dict[type[Exception], ProblemType] = {
     UnsupportedMediaType: ProblemType(415, "UNSUPPORTED_MEDIA_TYPE", "Unsupported media type"),
     TooManyCcRecipients: ProblemType(400, "VALIDATION_FAILED", "Invalid request"),
     ClientDisconnect: ProblemType(400, "CLIENT_DISCONNECTED", "Request body incomplete"),
+    NotReady: ProblemType(503, "NOT_READY", "Service not ready"),
     DomainError: ProblemType(409, "RULE_VIOLATED", "The request breaks a rule"),
 }
 """Every error a request can meet on purpose, by class; the first match in MRO order wins."""

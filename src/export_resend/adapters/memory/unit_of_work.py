@@ -9,7 +9,8 @@ from types import TracebackType
 from typing import Generic, Self, TypeVar
 from uuid import UUID
 
-from export_resend.domain.delivery import Delivery, DeliveryKind
+from export_resend.application.check_readiness import DatabaseProbe
+from export_resend.domain.delivery import Delivery, DeliveryKind, DeliveryStatus
 from export_resend.domain.export import (
     Export,
     ExportPage,
@@ -20,6 +21,7 @@ from export_resend.domain.export import (
 from export_resend.domain.generation import GenerationJob
 from export_resend.domain.idempotency import IdempotencyKey, IdempotencyRecord
 from export_resend.domain.ports import (
+    Backlog,
     ConcurrentUpdate,
     DeliveryRepository,
     DuplicateId,
@@ -34,7 +36,7 @@ KeyT = TypeVar("KeyT", bound=Hashable)
 RowT = TypeVar("RowT", Export, Delivery, GenerationJob, IdempotencyRecord)
 
 
-class InMemoryStore:
+class InMemoryStore(DatabaseProbe):
     """The committed state, shared by every unit of work made from it."""
 
     def __init__(self) -> None:
@@ -44,6 +46,9 @@ class InMemoryStore:
         self.idempotency: dict[IdempotencyKey, IdempotencyRecord] = {}
         self.held: set[UUID] = set()
         """Deliveries and jobs claimed or locked by a unit of work that is still open."""
+
+    async def ping(self) -> None:
+        """Always answers: the store is this process's memory."""
 
 
 class _Table(Generic[KeyT, RowT]):
@@ -227,6 +232,14 @@ class InMemoryDeliveryRepository(DeliveryRepository):
         self._holding.add(delivery_id)
         self._held.add(delivery_id)
 
+    async def backlog(self, now: datetime) -> Backlog:
+        waiting = [
+            d
+            for d in self._table.rows()
+            if d.status in (DeliveryStatus.QUEUED, DeliveryStatus.SENDING)
+        ]
+        return _backlog([d.queued_at for d in waiting], sum(d.is_due(now) for d in waiting))
+
 
 class InMemoryGenerationJobRepository(GenerationJobRepository):
     """Generation jobs of one in-memory unit of work; claims are held like deliveries'."""
@@ -273,6 +286,14 @@ class InMemoryGenerationJobRepository(GenerationJobRepository):
     def _hold(self, export_id: UUID) -> None:
         self._holding.add(export_id)
         self._held.add(export_id)
+
+    async def backlog(self, now: datetime) -> Backlog:
+        jobs = self._table.rows()
+        return _backlog([j.queued_at for j in jobs], sum(j.is_due(now) for j in jobs))
+
+
+def _backlog(queued_at: list[datetime], due: int) -> Backlog:
+    return Backlog(len(queued_at), due, min(queued_at, default=None))
 
 
 class InMemoryIdempotencyKeyRepository(IdempotencyKeyRepository):

@@ -9,12 +9,13 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from export_resend.adapters.sql.postgresql import AsyncpgUnitOfWork
 from export_resend.adapters.sql.unit_of_work import SQLITE_BEGIN, SqlAlchemyUnitOfWork
+from export_resend.application.check_readiness import DatabaseProbe
 from export_resend.domain.ports import UnitOfWork
 
 MIGRATIONS = "export_resend.adapters.sql:migrations"
@@ -47,7 +48,7 @@ def _sqlite_setup(engine: AsyncEngine) -> None:
         connection.exec_driver_sql(f"BEGIN {mode}")
 
 
-class Database:
+class Database(DatabaseProbe):
     """An async engine for ``url`` (``sqlite+aiosqlite://…`` or ``postgresql+asyncpg://…``).
 
     Creating it opens nothing; connections open on first use. ``dispose`` closes them.
@@ -103,6 +104,11 @@ class Database:
     async def dispose(self) -> None:
         """Close every pooled connection."""
         await self.engine.dispose()
+
+    async def ping(self) -> None:
+        """``SELECT 1`` on a pooled connection."""
+        async with self.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
 
 
 def _alembic(connection: Connection, action: str, revision: str) -> None:

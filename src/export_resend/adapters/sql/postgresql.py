@@ -44,6 +44,7 @@ from export_resend.domain.export import Export, ExportPage, ExportQuery, ExportS
 from export_resend.domain.generation import GenerationJob
 from export_resend.domain.idempotency import IdempotencyKey, IdempotencyRecord
 from export_resend.domain.ports import (
+    Backlog,
     ConcurrentUpdate,
     DeliveryRepository,
     DuplicateId,
@@ -197,6 +198,16 @@ class AsyncpgExportRepository(ExportRepository):
         return [export_from(_record(row)) for row in rows]
 
 
+_DELIVERY_BACKLOG = """
+SELECT count(*), count(*) FILTER (WHERE next_attempt_at <= $1), min(queued_at)
+FROM deliveries WHERE status IN ('QUEUED', 'SENDING')
+"""
+_JOB_BACKLOG = """
+SELECT count(*), count(*) FILTER (WHERE next_attempt_at <= $1), min(queued_at)
+FROM generation_jobs
+"""
+
+
 class AsyncpgDeliveryRepository(DeliveryRepository):
     """Deliveries on one asyncpg connection, in its transaction."""
 
@@ -246,6 +257,9 @@ class AsyncpgDeliveryRepository(DeliveryRepository):
         ordered = sorted((_record(row) for row in rows), key=lambda r: (r["was_due"], r["id"]))
         return [delivery_from(row) for row in ordered]
 
+    async def backlog(self, now: datetime) -> Backlog:
+        return await _backlog(self._connection, _DELIVERY_BACKLOG, now)
+
 
 class AsyncpgGenerationJobRepository(GenerationJobRepository):
     """Generation jobs on one asyncpg connection, in its transaction."""
@@ -283,6 +297,15 @@ class AsyncpgGenerationJobRepository(GenerationJobRepository):
             (_record(row) for row in rows), key=lambda r: (r["was_due"], r["export_id"])
         )
         return [job_from(row) for row in ordered]
+
+    async def backlog(self, now: datetime) -> Backlog:
+        return await _backlog(self._connection, _JOB_BACKLOG, now)
+
+
+async def _backlog(connection: _Guarded, query: str, now: datetime) -> Backlog:
+    row = await connection.fetchrow(query, now)
+    waiting, due, oldest = row or (0, 0, None)  # an aggregate always returns its one row
+    return Backlog(waiting, due, oldest)
 
 
 class AsyncpgIdempotencyKeyRepository(IdempotencyKeyRepository):

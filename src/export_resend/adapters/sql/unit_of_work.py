@@ -16,6 +16,7 @@ from sqlalchemy import (
     Executable,
     and_,
     bindparam,
+    case,
     func,
     or_,
     select,
@@ -45,6 +46,7 @@ from export_resend.domain.export import Export, ExportPage, ExportQuery, ExportS
 from export_resend.domain.generation import GenerationJob
 from export_resend.domain.idempotency import IdempotencyKey, IdempotencyRecord
 from export_resend.domain.ports import (
+    Backlog,
     ConcurrentUpdate,
     DeliveryRepository,
     DuplicateId,
@@ -272,6 +274,23 @@ class SqlAlchemyExportRepository(ExportRepository):
         return [export_from(row) for row in result.mappings()]
 
 
+_DELIVERY_BACKLOG = select(
+    func.count().label("waiting"),
+    func.count(case((deliveries.c.next_attempt_at <= bindparam("now"), 1))).label("due"),
+    func.min(deliveries.c.queued_at).label("oldest"),
+).where(deliveries.c.status.in_([DeliveryStatus.QUEUED.value, DeliveryStatus.SENDING.value]))
+_JOB_BACKLOG = select(
+    func.count().label("waiting"),
+    func.count(case((generation_jobs.c.next_attempt_at <= bindparam("now"), 1))).label("due"),
+    func.min(generation_jobs.c.queued_at).label("oldest"),
+)
+
+
+async def _backlog(transaction: _Transaction, query: Executable, now: datetime) -> Backlog:
+    row = (await transaction.execute(query, {"now": now}, writes=False)).mappings().one()
+    return Backlog(row["waiting"], row["due"], row["oldest"])
+
+
 class SqlAlchemyDeliveryRepository(DeliveryRepository):
     """Deliveries on one connection, in its transaction."""
 
@@ -331,6 +350,9 @@ class SqlAlchemyDeliveryRepository(DeliveryRepository):
             )
         return claimed
 
+    async def backlog(self, now: datetime) -> Backlog:
+        return await _backlog(self._transaction, _DELIVERY_BACKLOG, now)
+
 
 class SqlAlchemyGenerationJobRepository(GenerationJobRepository):
     """Generation jobs on one connection, in its transaction."""
@@ -377,6 +399,9 @@ class SqlAlchemyGenerationJobRepository(GenerationJobRepository):
                 writes=True,
             )
         return claimed
+
+    async def backlog(self, now: datetime) -> Backlog:
+        return await _backlog(self._transaction, _JOB_BACKLOG, now)
 
 
 def _match(key: IdempotencyKey) -> dict[str, str]:
