@@ -13,6 +13,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from export_resend.adapters.http.body import MAX_BODY_BYTES, read_json_object
+from export_resend.adapters.http.openapi import OPENAPI_PATH, OpenApiEndpoint, openapi_document
 from export_resend.adapters.http.problems import exception_handlers
 from export_resend.adapters.http.schemas import (
     ExportEmailsResponse,
@@ -223,8 +224,12 @@ def create_http_app(
         download_export=download_export,
         max_body_bytes=max_body_bytes,
     )
+    openapi = OpenApiEndpoint(lambda: openapi_document(EXPORT_ROUTES))
     return Starlette(
-        routes=endpoints.routes(),
+        routes=[
+            *endpoints.routes(),
+            Route(OPENAPI_PATH, openapi.get, methods=["GET"], name="openapi"),
+        ],
         exception_handlers=exception_handlers(),
         lifespan=lifespan,
     )
