@@ -445,7 +445,10 @@ _PARAMETERS: dict[str, Any] = {
 }
 
 
-def _query_parameters(model: type[BaseModel], descriptions: Mapping[str, str]) -> list[Any]:
+def _query_parameters(
+    model: type[BaseModel], described: Mapping[str, tuple[str, object]]
+) -> list[Any]:
+    """One query parameter per field of ``model``, with its description and example."""
     schema = model.model_json_schema(
         ref_template="#/components/schemas/{model}", schema_generator=_ComponentSchema
     )
@@ -454,8 +457,9 @@ def _query_parameters(model: type[BaseModel], descriptions: Mapping[str, str]) -
             "name": name,
             "in": "query",
             "required": name in schema.get("required", ()),
-            "description": descriptions[name],
+            "description": described[name][0],
             "schema": _without_null(property_schema),
+            "example": described[name][1],
         }
         for name, property_schema in schema["properties"].items()
     ]
@@ -860,13 +864,14 @@ def _operations(export_routes: Mapping[str, ExportType]) -> list[_Operation]:
         *_EXPORT_IN_PATH,
         *_problems(ExportNotFound, ExportForbidden),
     )
-    list_descriptions = {
-        "type": "Only exports of this type.",
+    list_parameters = {
+        "type": ("Only exports of this type.", ExportType.TRANSACTION_EVENTS.value),
         "status": (
-            "Only exports in this effective status (a READY export past its expiry is EXPIRED)."
+            "Only exports in this effective status (a READY export past its expiry is EXPIRED).",
+            ExportStatus.READY.value,
         ),
-        "page": "The page, from 0.",
-        "size": "Exports per page.",
+        "page": ("The page, from 0.", 0),
+        "size": ("Exports per page.", 20),
     }
     return [
         *(_request_export(name, export_type) for name, export_type in export_routes.items()),
@@ -902,7 +907,7 @@ def _operations(export_routes: Mapping[str, ExportType]) -> list[_Operation]:
                 "optionally of one type or effective status. Unknown query parameters are "
                 "ignored."
             ),
-            parameters=tuple(_query_parameters(ListExportsCommand, list_descriptions)),
+            parameters=tuple(_query_parameters(ListExportsCommand, list_parameters)),
             responses={
                 "200": _json(
                     "One page of exports and how many match in all.",
@@ -976,6 +981,7 @@ def _operations(export_routes: Mapping[str, ExportType]) -> list[_Operation]:
                     "required": True,
                     "description": "The signed token of the email's link.",
                     "schema": {"type": "string", "minLength": 1},
+                    "example": "eyJlIjoiMGI2YTNlNTIifQ.aW6oVw.5Jc0b1mZ2nq4E8lX",
                 },
             ),
             responses={
@@ -1016,7 +1022,20 @@ def _operations(export_routes: Mapping[str, ExportType]) -> list[_Operation]:
                 "200": {
                     "description": "The OpenAPI document.",
                     "headers": _headers(),
-                    "content": {"application/json": {"schema": {"type": "object"}}},
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["openapi", "info", "paths"],
+                                "properties": {"openapi": {"const": "3.1.0"}},
+                            },
+                            "example": {
+                                "openapi": "3.1.0",
+                                "info": {"title": "export-resend", "version": __version__},
+                                "paths": {},
+                            },
+                        }
+                    },
                 }
             },
             public=True,
