@@ -23,7 +23,7 @@ from uuid import UUID
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from schemathesis import Case
+from schemathesis import Case, CheckFunction, Response
 from schemathesis.checks import (
     content_type_conformance,
     not_a_server_error,
@@ -35,16 +35,11 @@ from schemathesis.python.asgi import shutdown_lifespans
 from starlette.applications import Starlette
 
 from export_resend.adapters.http.app import EXPORT_ROUTES
-from export_resend.adapters.http.openapi import (
-    EXAMPLE_EXPORT_IDS,
-    OPENAPI_PATH,
-    openapi_document,
-)
+from export_resend.adapters.http.openapi import EXAMPLE_EXPORT_IDS, openapi_document
 from export_resend.domain.caller import ClientType
 from export_resend.domain.export import Export, ExportFile, ExportStatus
 from export_resend.main import create_app
 from tests.conftest import World, make_world
-from tests.e2e.conftest import Api
 from tests.factories import NOW, TTL, caller, export
 
 CHECKS = [
@@ -81,18 +76,21 @@ class Seeded:
     keys: dict[str, str]
     tokens: dict[UUID, str]
 
-    def steer(self, case: Case[Any]) -> None:
-        """Point a generated request at the seeded data, keeping what makes it wrong.
-
-        A generated API key becomes the seeded key of the generated ``dj-client`` (a missing
-        key stays missing, an unknown client keeps its random key); a generated UUID becomes,
-        four times in five, one of the seeded exports, and a download's token the token of
-        that export.
-        """
+    def authenticate(self, case: Case[Any]) -> None:
+        """A generated API key becomes the seeded key of the generated ``dj-client``; a
+        missing key stays missing, and an unknown client keeps its random key."""
         headers = case.headers if case.headers is not None else {}
         client = headers.get("dj-client")
         if "dj-api-key" in headers and client in self.keys:
             headers["dj-api-key"] = self.keys[client]
+
+    def steer(self, case: Case[Any]) -> None:
+        """Point a generated request at the seeded data, keeping what makes it wrong.
+
+        A generated UUID becomes, four times in five, one of the seeded exports, and a
+        download's token the token of that export; the key as ``authenticate`` says.
+        """
+        self.authenticate(case)
         path = case.path_parameters or {}
         try:
             generated = UUID(str(path.get("exportId")))
@@ -162,14 +160,9 @@ def app(seeded: Seeded) -> Iterator[Starlette]:
 
 # schemathesis.pytest.from_fixture (a schema loaded from the app in a fixture) fails on
 # pytest 9.2 (it sets Node._nodeid, which is gone), so the document is built here, as the app
-# builds it, and test_the_app_serves_the_document_the_run_reads holds the two together.
+# builds it; test_openapi.py's test_the_document_is_served_without_credentials holds the
+# served document to this one.
 schema = schemathesis.openapi.from_dict(openapi_document(EXPORT_ROUTES))
-
-
-async def test_the_app_serves_the_document_the_run_reads(api: Api) -> None:
-    served = await api.client.get(OPENAPI_PATH)
-    assert served.status_code == 200
-    assert served.json() == schema.raw_schema
 
 
 UNTIL_MERGE = ["/livez", "/readyz", "/metrics"]
@@ -183,3 +176,36 @@ def test_every_answer_is_one_the_document_describes(
 ) -> None:
     seeded.steer(case)
     case.call_and_validate(checks=CHECKS, app=app)
+
+
+LINKED = settings(
+    max_examples=20,
+    stateful_step_count=6,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+"""Twenty scenarios of up to six linked requests (a 202's exportId into the GET, the emails
+and the resend), in a few seconds."""
+
+
+def test_linked_requests_keep_to_the_document(seeded: Seeded, app: Starlette) -> None:
+    machine = schema.exclude(path=UNTIL_MERGE).as_state_machine()
+
+    class LinkedRequests(machine):  # type: ignore[valid-type,misc]
+        def before_call(self, case: Case[Any]) -> None:
+            seeded.authenticate(case)
+
+        def get_call_kwargs(self, case: Case[Any]) -> dict[str, Any]:
+            return {"app": app}
+
+        def validate_response(
+            self,
+            response: Response,
+            case: Case[Any],
+            additional_checks: list[CheckFunction] | None = None,
+            **kwargs: Any,
+        ) -> None:
+            case.validate_response(response, checks=CHECKS, transport_kwargs=kwargs)
+
+    LinkedRequests.run(settings=LINKED)
