@@ -3,7 +3,9 @@ and examples that are valid against their own schemas."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -209,3 +211,10 @@ async def test_the_document_is_built_at_the_first_request_only() -> None:
 @pytest.mark.parametrize("name", ["ExportCommand", "Problem", "ExportResponse"])
 def test_component_descriptions_are_markdown_not_restructured_text(name: str) -> None:
     assert "``" not in str(DOCUMENT["components"]["schemas"][name])
+
+
+def test_docs_api_lists_every_problem_of_the_document_and_no_other() -> None:
+    text = (Path(__file__).parents[2] / "docs" / "api.md").read_text()
+    rows = set(re.findall(r"^\| (\d{3}) \| `([A-Z_]+)` \| `(urn:[a-z:-]+)` \|", text, re.M))
+    documented = {(str(e["status"]), e["code"], e["type"]) for e in _problem_examples()}
+    assert rows == documented

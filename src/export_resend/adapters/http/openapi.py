@@ -311,7 +311,6 @@ _DEFAULT_EXAMPLES: dict[ProblemType, _ProblemExample] = {
         _ProblemExample(
             IDEMPOTENCY_KEY_IN_USE,
             "a request with this Idempotency-Key is still being processed",
-            extra={"retry_after": 1},
         ),
         _ProblemExample(
             RATE_LIMITED,
