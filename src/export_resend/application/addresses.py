@@ -40,7 +40,11 @@ def bare_address(value: str) -> str:
     return valid.ascii_email or valid.normalized
 
 
-EmailAddress = Annotated[StrictStr, AfterValidator(bare_address)]
+EmailAddress = Annotated[
+    StrictStr,
+    AfterValidator(bare_address),
+    Field(json_schema_extra={"format": "email", "maxLength": 254}),
+]
 """A bare email address, validated and normalised by ``bare_address``."""
 
 CcList = Annotated[tuple[EmailAddress, ...], Field(max_length=MAX_CC_RECIPIENTS)]

@@ -16,6 +16,7 @@ from starlette.routing import Route
 from export_resend.adapters.http.access import RequestContext
 from export_resend.adapters.http.body import MAX_BODY_BYTES, read_json_object
 from export_resend.adapters.http.idempotency import IdempotentRequests
+from export_resend.adapters.http.openapi import OPENAPI_PATH, OpenApiEndpoint, openapi_document
 from export_resend.adapters.http.operations import OperationsEndpoints
 from export_resend.adapters.http.problems import exception_handlers
 from export_resend.adapters.http.schemas import (
@@ -272,7 +273,12 @@ def create_http_app(
         max_body_bytes=max_body_bytes,
     )
     operations = OperationsEndpoints(check_readiness=check_readiness, scrape_metrics=scrape_metrics)
-    routes = [*endpoints.routes(), *operations.routes()]
+    openapi = OpenApiEndpoint(lambda: openapi_document(EXPORT_ROUTES))
+    routes = [
+        *endpoints.routes(),
+        *operations.routes(),
+        Route(OPENAPI_PATH, openapi.get, methods=["GET"], name="openapi"),
+    ]
     return Starlette(
         routes=routes,
         middleware=[Middleware(RequestContext, routes=routes, metrics=request_metrics)],

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+from pydantic.json_schema import SkipJsonSchema
 
+from export_resend.application.addresses import CcList
 from export_resend.application.errors import FieldIssue
 from export_resend.application.get_export import ExportDetails
 from export_resend.application.list_export_emails import ExportEmails
 from export_resend.application.list_exports import ExportList
 from export_resend.application.request_export import ExportRequested
 from export_resend.application.resend_export_email import ResendReceipt
+from export_resend.domain.caller import ClientType
 from export_resend.domain.delivery import (
     Delivery,
     DeliveryKind,
@@ -40,6 +44,17 @@ class IssueBody(_Body):
     @classmethod
     def of(cls, issue: FieldIssue) -> IssueBody:
         return cls(code=issue.code, field=issue.field, message=issue.message)
+
+
+class ResendEmailRequest(_Body):
+    """The body of ``POST /v1/exports/{exportId}/resend-email``, all of it optional.
+
+    ``cc`` replaces the export's original CC list for this email; ``[]`` sends with no CC;
+    leaving it out (or ``null``, or sending no body) keeps the original list. The To is always
+    the caller. Other members are ignored, each with a ``FIELD_IGNORED`` warning.
+    """
+
+    cc: CcList | None = None
 
 
 class RecipientsBody(_Body):
@@ -220,3 +235,40 @@ class ExportEmailsResponse(_Body):
         return cls(
             export_id=history.export.id, emails=[EmailBody.of(d) for d in history.deliveries]
         )
+
+
+class Problem(_Body):
+    """An error (RFC 9457, ``application/problem+json``) with the platform's ``code``.
+
+    ``type`` is a stable URN per ``code``; ``title`` never varies for a ``type``; ``detail``
+    says what happened this time; ``instance`` is the path that was asked for. The other
+    members appear only with the problems that carry them.
+    """
+
+    type: str = Field(json_schema_extra={"format": "uri"})
+    title: str
+    status: int = Field(ge=400, le=599)
+    code: str
+    detail: str
+    instance: str
+    errors: list[IssueBody] | SkipJsonSchema[None] = Field(
+        default=None, description="What is wrong with which field (400)."
+    )
+    export_status: ExportStatus | SkipJsonSchema[None] = Field(
+        default=None, description="The export's effective status (EXPORT_NOT_READY)."
+    )
+    client_type: ClientType | SkipJsonSchema[None] = Field(
+        default=None, description="The caller's client type (EXPORT_TYPE_NOT_ALLOWED)."
+    )
+    export_type: ExportType | SkipJsonSchema[None] = Field(
+        default=None, description="The export type asked for (EXPORT_TYPE_NOT_ALLOWED)."
+    )
+    retry_after: int | SkipJsonSchema[None] = Field(
+        default=None, ge=0, description="Seconds to wait before trying again, as Retry-After."
+    )
+
+
+class ServiceStatus(_Body):
+    """The 200 of ``GET /livez`` and ``GET /readyz``."""
+
+    status: Literal["ok"]

@@ -1,0 +1,369 @@
+"""The parts the document is made of: the models' JSON Schemas, headers, parameters, and
+an operation that turns its problems into responses."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import (
+    GenerateJsonSchema,
+    JsonSchemaMode,
+    JsonSchemaValue,
+    models_json_schema,
+)
+from pydantic_core.core_schema import WithDefaultSchema
+
+from export_resend.adapters.http.openapi.examples import EXAMPLE_EXPORT_IDS, READY_ID
+from export_resend.adapters.http.openapi.problem_examples import (
+    DEFAULT_EXAMPLES,
+    IDEMPOTENCY_KEY_IN_USE,
+    ProblemExample,
+)
+from export_resend.adapters.http.problems import INTERNAL_ERROR, PROBLEM_MEDIA_TYPE, ProblemType
+from export_resend.adapters.http.schemas import (
+    ExportEmailsResponse,
+    ExportListResponse,
+    ExportRequestedResponse,
+    ExportResponse,
+    Problem,
+    ResendEmailRequest,
+    ResendEmailResponse,
+    ServiceStatus,
+)
+from export_resend.application.list_exports import ListExportsCommand
+from export_resend.application.request_export import COMMANDS
+from export_resend.domain.caller import ClientType
+
+REQUEST_ID_REQUIRED = True
+"""The document promises ``X-Request-Id`` on every response (``access.RequestContext``)."""
+
+
+def ref(name: str, kind: str = "schemas") -> dict[str, str]:
+    """A ``$ref`` to the component ``name`` of ``kind``."""
+    return {"$ref": f"#/components/{kind}/{name}"}
+
+
+def dump(model: BaseModel) -> Any:
+    """The JSON the service writes for ``model``."""
+    return model.model_dump(mode="json", by_alias=True, exclude_none=False)
+
+
+class _ComponentSchema(GenerateJsonSchema):
+    """Pydantic's JSON Schema without a title on every field (the name already says it),
+    nor a ``null`` default on a member that is left out rather than ``null``."""
+
+    def field_title_should_be_set(self, schema: Any) -> bool:
+        return False
+
+    def default_schema(self, schema: WithDefaultSchema) -> JsonSchemaValue:
+        json_schema = super().default_schema(schema)
+        if "default" in json_schema and json_schema["default"] is None:
+            accepts_null = json_schema.get("type") == "null" or {"type": "null"} in json_schema.get(
+                "anyOf", ()
+            )
+            if not accepts_null:
+                del json_schema["default"]
+        return json_schema
+
+
+_DESCRIPTIONS = {
+    "ExportCommand": (
+        "The body of a supplier payouts or marketplace payouts export request: who gets the "
+        "email in copy. `cc` absent, `null` or `[]` means no copy. Other members are ignored, "
+        "each with a `FIELD_IGNORED` warning."
+    ),
+    "TransactionEventsExportCommand": (
+        "The body of a transaction events export request: the CC list and the filters (event "
+        "statuses, amount range, last update range; a bound left out is open). Other members "
+        "are ignored, each with a `FIELD_IGNORED` warning."
+    ),
+    "FundingTransfersExportCommand": (
+        "The body of a funding transfers export request: the CC list and the filters "
+        "(creation date range, statuses, suppliers, amount range, source and target balance "
+        "account types; a SUPPLIER's own supplier id is always applied). Other members are "
+        "ignored, each with a `FIELD_IGNORED` warning."
+    ),
+}
+
+
+def _markdown(node: Any) -> Any:
+    """Docstrings' ````x```` as Markdown's ```x```, everywhere in a schema."""
+    if isinstance(node, dict):
+        return {
+            key: value.replace("``", "`")
+            if key == "description" and isinstance(value, str)
+            else _markdown(value)
+            for key, value in node.items()
+        }
+    if isinstance(node, list):
+        return [_markdown(item) for item in node]
+    return node
+
+
+_MODELS: tuple[tuple[type[BaseModel], JsonSchemaMode], ...] = (
+    *((command, "validation") for command in dict.fromkeys(COMMANDS.values())),
+    (ResendEmailRequest, "validation"),
+    (ListExportsCommand, "validation"),
+    (ResendEmailResponse, "serialization"),
+    (ExportResponse, "serialization"),
+    (ExportRequestedResponse, "serialization"),
+    (ExportListResponse, "serialization"),
+    (ExportEmailsResponse, "serialization"),
+    (Problem, "serialization"),
+    (ServiceStatus, "serialization"),
+)
+
+
+def component_schemas() -> dict[str, Any]:
+    """Every model's JSON Schema, by name, with ``$ref`` pointing into ``components``."""
+    _, top = models_json_schema(
+        _MODELS, ref_template="#/components/schemas/{model}", schema_generator=_ComponentSchema
+    )
+    schemas: dict[str, Any] = _markdown(top["$defs"])
+    for name, description in _DESCRIPTIONS.items():
+        schemas[name]["description"] = description
+    return schemas
+
+
+def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """A query parameter is absent, never ``null``: drop the ``null`` branch."""
+    branches = [b for b in schema.get("anyOf", ()) if b != {"type": "null"}]
+    rest = {k: v for k, v in schema.items() if k not in ("anyOf", "default")}
+    if len(branches) == 1:
+        rest.update(branches[0])
+    if "default" in schema and schema["default"] is not None:
+        rest["default"] = schema["default"]
+    return rest
+
+
+def _header(description: str, schema: dict[str, Any], *, required: bool = False) -> Any:
+    return {"description": description, "required": required, "schema": schema}
+
+
+HEADERS: dict[str, Any] = {
+    "X-Request-Id": _header(
+        "This request's id, also in every log line about it: quote it when reporting an issue.",
+        {"type": "string"},
+        required=REQUEST_ID_REQUIRED,
+    ),
+    "Retry-After": _header(
+        "Seconds to wait before trying again.", {"type": "integer", "minimum": 0}
+    ),
+    "Idempotent-Replayed": _header(
+        "`true` when this is the stored response of an earlier request with the same "
+        "`Idempotency-Key`; nothing was done again.",
+        {"type": "string", "enum": ["true"]},
+    ),
+    "Location": _header(
+        "The new export: `GET` it to follow its status.",
+        {"type": "string", "format": "uri-reference"},
+        required=True,
+    ),
+    "WWW-Authenticate": _header(
+        "The scheme to use: `dj-api-key`.", {"type": "string"}, required=True
+    ),
+    "Allow": _header("The methods this path answers.", {"type": "string"}, required=True),
+    "Content-Disposition": _header(
+        "`attachment` with the file name: type, request date and export id.",
+        {"type": "string"},
+        required=True,
+    ),
+    "Content-Length": _header(
+        "The file's size in bytes.", {"type": "integer", "minimum": 0}, required=True
+    ),
+    "ETag": _header("The file's SHA-256, quoted.", {"type": "string"}, required=True),
+    "Cache-Control": _header("`private, no-store`.", {"type": "string"}, required=True),
+}
+
+
+def response_headers(*names: str, required: Iterable[str] = ()) -> dict[str, Any]:
+    """References to the named response headers (and X-Request-Id); ``required`` ones are
+    written out, required here though optional elsewhere."""
+    headers: dict[str, Any] = {
+        name: ref(name.replace("-", ""), "headers") for name in ("X-Request-Id", *names)
+    }
+    headers.update({name: {**HEADERS[name], "required": True} for name in required})
+    return headers
+
+
+PARAMETERS: dict[str, Any] = {
+    "DjClient": {
+        "name": "dj-client",
+        "in": "header",
+        "required": True,
+        "description": "The caller's client type; it must be the API key's user's.",
+        "schema": ref("ClientType"),
+        "example": ClientType.OPERATOR.value,
+    },
+    "IdempotencyKey": {
+        "name": "Idempotency-Key",
+        "in": "header",
+        "required": False,
+        "description": (
+            "Makes a retry safe: the same key with the same body within 24 hours answers the "
+            "stored response (with `Idempotent-Replayed: true`) and does nothing again. 1 to "
+            "255 printable ASCII characters; a UUID is a good choice. See docs/api.md."
+        ),
+        "schema": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 255,
+            "pattern": "^[!-~]([ -~]*[!-~])?$",
+        },
+        "example": "4f7d2c9e-1b3a-4e8f-a6d5-0c9b8e7f6a51",
+    },
+    "ExportId": {
+        "name": "exportId",
+        "in": "path",
+        "required": True,
+        "description": "The export's id, as the 202 of its request or the email gave it.",
+        "schema": {"type": "string", "format": "uuid"},
+        "examples": {
+            status.value.lower(): {"summary": f"a {status.value} export", "value": str(export_id)}
+            for status, export_id in EXAMPLE_EXPORT_IDS.items()
+        },
+    },
+}
+
+
+def query_parameters(
+    model: type[BaseModel], described: Mapping[str, tuple[str, object]]
+) -> list[Any]:
+    """One query parameter per field of ``model``, with its description and example."""
+    schema = model.model_json_schema(
+        ref_template="#/components/schemas/{model}", schema_generator=_ComponentSchema
+    )
+    return [
+        {
+            "name": name,
+            "in": "query",
+            "required": name in schema.get("required", ()),
+            "description": described[name][0],
+            "schema": _without_null(property_schema),
+            "example": described[name][1],
+        }
+        for name, property_schema in schema["properties"].items()
+    ]
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One route as the document describes it."""
+
+    method: str
+    path: str
+    operation_id: str
+    tag: str
+    summary: str
+    description: str
+    responses: dict[str, Any]
+    problems: tuple[ProblemType, ...] = ()
+    problem_examples: tuple[ProblemExample, ...] = ()
+    parameters: tuple[Any, ...] = ()
+    request_body: dict[str, Any] | None = None
+    public: bool = False
+
+    @property
+    def instance(self) -> str:
+        return self.path.replace("{exportId}", str(READY_ID))
+
+    def as_openapi(self) -> dict[str, Any]:
+        operation: dict[str, Any] = {
+            "operationId": self.operation_id,
+            "tags": [self.tag],
+            "summary": self.summary,
+            "description": self.description,
+        }
+        parameters = list(self.parameters)
+        if not self.public:
+            parameters.insert(0, ref("DjClient", "parameters"))
+        if self.method == "post":
+            parameters.append(ref("IdempotencyKey", "parameters"))
+        if parameters:
+            operation["parameters"] = parameters
+        if self.request_body is not None:
+            operation["requestBody"] = self.request_body
+        operation["responses"] = {**self.responses, **self._problem_responses()}
+        if self.public:
+            operation["security"] = []
+        return operation
+
+    def _problem_responses(self) -> dict[str, Any]:
+        problems = (*self.problems, INTERNAL_ERROR)
+        by_status: dict[int, list[ProblemType]] = {}
+        for problem in problems:
+            same = by_status.setdefault(problem.status, [])
+            if problem not in same:
+                same.append(problem)
+        return {
+            str(status): self._problem_response(status, found)
+            for status, found in sorted(by_status.items())
+        }
+
+    def _problem_response(self, status: int, problems: list[ProblemType]) -> dict[str, Any]:
+        codes = [p.code for p in problems]
+        examples: dict[str, Any] = {}
+        for problem in problems:
+            own = [e for e in self.problem_examples if e.problem == problem]
+            for example in own or [DEFAULT_EXAMPLES[problem]]:
+                name = f"{problem.code}.{example.name}" if example.name else problem.code
+                examples[name] = {
+                    "summary": problem.title,
+                    "value": example.value(self.instance),
+                }
+        headers = response_headers()
+        if status == 401:
+            headers = response_headers("WWW-Authenticate")
+        elif status == 429:
+            headers = response_headers(required=["Retry-After"])
+        elif IDEMPOTENCY_KEY_IN_USE in problems:
+            headers = response_headers("Retry-After")
+        return {
+            "description": "; ".join(f"`{p.code}`: {p.title}" for p in problems),
+            "headers": headers,
+            "content": {
+                PROBLEM_MEDIA_TYPE: {
+                    "schema": {
+                        "allOf": [
+                            ref("Problem"),
+                            {
+                                "properties": {
+                                    "status": {"const": status},
+                                    "code": {"enum": codes},
+                                }
+                            },
+                        ]
+                    },
+                    "examples": examples,
+                }
+            },
+        }
+
+
+def json_response(
+    description: str,
+    schema: str,
+    examples: Mapping[str, BaseModel],
+    headers: dict[str, Any] | None = None,
+    links: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A JSON response whose body is the component ``schema``, with ``examples`` by name."""
+    response: dict[str, Any] = {
+        "description": description,
+        "headers": headers or response_headers(),
+        "content": {
+            "application/json": {
+                "schema": ref(schema),
+                "examples": {
+                    name: {"summary": name.replace("-", " "), "value": dump(model)}
+                    for name, model in examples.items()
+                },
+            }
+        },
+    }
+    if links:
+        response["links"] = links
+    return response

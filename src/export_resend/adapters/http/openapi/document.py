@@ -1,0 +1,113 @@
+"""The whole document, and the endpoint that serves it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from export_resend import __version__
+from export_resend.adapters.http.openapi.components import (
+    HEADERS,
+    PARAMETERS,
+    component_schemas,
+    ref,
+    response_headers,
+)
+from export_resend.adapters.http.openapi.operations import operations
+from export_resend.adapters.http.openapi.problem_examples import DEFAULT_EXAMPLES
+from export_resend.adapters.http.problems import METHOD_NOT_ALLOWED, PROBLEM_MEDIA_TYPE
+from export_resend.domain.export import ExportType
+
+_DESCRIPTION = """\
+Send, and send again, the "your export is ready" email of a payments platform; request
+exports, follow them, download their files.
+
+**Authentication.** Every `/v1` route except the download needs two headers: `dj-api-key`
+(the key, shown once when it was created) and `dj-client` (`OPERATOR`, `SUPPLIER` or
+`ACCOUNT`, the key's user's client type). A missing or unknown key is a 401; another client
+type is a 403. The download link's `token` is its own credential.
+
+**Errors** are `application/problem+json` (RFC 9457) with a stable `type` URN per `code`;
+a 400 lists `errors: [{code, field, message}]` with the platform's field codes (`F-E-001`
+missing, `F-E-008` not in enum, `F-E-010` size limit exceeded, `F-E-012` bad format).
+
+**Retries.** Every POST takes an optional `Idempotency-Key`; **resends** are limited per
+export per rolling hour (429 with `Retry-After`). The policies are in docs/api.md.
+"""
+
+
+def openapi_document(export_routes: Mapping[str, ExportType]) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of the service whose export requests are ``export_routes``
+    (``POST /v1/payments/{name}/export`` for each name)."""
+    paths: dict[str, Any] = {}
+    for operation in operations(export_routes):
+        paths.setdefault(operation.path, {})[operation.method] = operation.as_openapi()
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "export-resend",
+            "version": __version__,
+            "summary": "The export email service of a payments platform.",
+            "description": _DESCRIPTION,
+            "license": {"name": "MIT", "identifier": "MIT"},
+        },
+        "tags": [
+            {"name": "Exports", "description": "The caller's exports, their emails and files."},
+            {"name": "Export requests", "description": "Ask for a new export."},
+            {"name": "Service", "description": "The service's description and health."},
+        ],
+        "security": [{"djApiKey": []}],
+        "paths": paths,
+        "components": {
+            "schemas": component_schemas(),
+            "securitySchemes": {
+                "djApiKey": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "dj-api-key",
+                    "description": (
+                        "The caller's API key; `dj-client` must name its user's client type."
+                    ),
+                }
+            },
+            "parameters": PARAMETERS,
+            "headers": {name.replace("-", ""): header for name, header in HEADERS.items()},
+            "responses": {
+                "MethodNotAllowed": _method_not_allowed(),
+            },
+        },
+    }
+
+
+def _method_not_allowed() -> dict[str, Any]:
+    return {
+        "description": (
+            "`METHOD_NOT_ALLOWED`: a path of this document asked with a method it does not "
+            "list; `Allow` names those it does."
+        ),
+        "headers": response_headers("Allow"),
+        "content": {
+            PROBLEM_MEDIA_TYPE: {
+                "schema": ref("Problem"),
+                "example": DEFAULT_EXAMPLES[METHOD_NOT_ALLOWED].value("/v1/exports"),
+            }
+        },
+    }
+
+
+class OpenApiEndpoint:
+    """``GET /openapi.json``: the document, built at the first request and kept."""
+
+    def __init__(self, build: Callable[[], dict[str, Any]]) -> None:
+        self._build = build
+        self._body: bytes | None = None
+
+    async def get(self, request: Request) -> Response:
+        del request
+        if self._body is None:
+            self._body = json.dumps(self._build(), ensure_ascii=False).encode("utf-8")
+        return Response(self._body, media_type="application/json")

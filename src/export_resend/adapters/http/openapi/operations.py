@@ -1,0 +1,505 @@
+"""Every route of the service, as the document describes it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from export_resend import __version__
+from export_resend.adapters.http.openapi.components import (
+    Operation,
+    json_response,
+    query_parameters,
+    ref,
+    response_headers,
+)
+from export_resend.adapters.http.openapi.examples import (
+    DELIVERY_ID,
+    EXAMPLE_EXPORT_IDS,
+    NOW,
+    OWNER,
+    READY_ID,
+    csv_example,
+    emails_example,
+    export_example,
+)
+from export_resend.adapters.http.openapi.problem_examples import (
+    AUTHENTICATED,
+    BAD_IDEMPOTENCY_KEY,
+    DEFAULT_EXAMPLES,
+    EXPORT_IN_PATH,
+    JSON_BODY,
+    NOT_READY,
+    RATE_LIMITED,
+    ProblemExample,
+    invalid,
+    issue,
+    problem_types,
+)
+from export_resend.adapters.http.problems import PROBLEMS
+from export_resend.adapters.http.schemas import (
+    DeliveryBody,
+    ExportListResponse,
+    ExportRequestedResponse,
+    RecipientsBody,
+    ResendEmailResponse,
+    ServiceStatus,
+)
+from export_resend.application.errors import FieldErrorCode, ValidationFailed
+from export_resend.application.list_exports import ListExportsCommand
+from export_resend.application.request_export import COMMANDS
+from export_resend.domain.delivery import DeliveryStatus
+from export_resend.domain.errors import (
+    DomainError,
+    ExportExpired,
+    ExportForbidden,
+    ExportNotFound,
+    ExportNotReady,
+    ExportTypeNotAllowed,
+)
+from export_resend.domain.export import ExportStatus, ExportType
+
+OPENAPI_PATH = "/openapi.json"
+
+
+_EXPORT_KINDS = {
+    ExportType.TRANSACTION_EVENTS: ("TransactionEvents", "transaction events"),
+    ExportType.SUPPLIER_PAYOUTS: ("SupplierPayouts", "supplier payouts"),
+    ExportType.FUNDING_TRANSFERS: ("FundingTransfers", "funding transfers"),
+    ExportType.MARKETPLACE_PAYOUTS: ("MarketplacePayouts", "marketplace payouts"),
+}
+
+_WHO_MAY_REQUEST = {
+    ExportType.TRANSACTION_EVENTS: "OPERATOR and SUPPLIER clients",
+    ExportType.SUPPLIER_PAYOUTS: "OPERATOR clients only",
+    ExportType.FUNDING_TRANSFERS: "OPERATOR and SUPPLIER clients",
+    ExportType.MARKETPLACE_PAYOUTS: "OPERATOR clients only",
+}
+
+_REQUEST_BODY_EXAMPLES: dict[ExportType, dict[str, Any]] = {
+    ExportType.TRANSACTION_EVENTS: {
+        "cc": ["finance@acme.example.com"],
+        "statuses": ["PAID", "REFUNDED"],
+        "amountMin": "10.00",
+        "updatedAtFrom": "2026-01-01T00:00:00Z",
+        "updatedAtTo": "2026-01-31T23:59:59Z",
+    },
+    ExportType.FUNDING_TRANSFERS: {
+        "cc": ["finance@acme.example.com"],
+        "statuses": ["COMPLETED", "FAILED"],
+        "amountMin": 100,
+        "createdAtFrom": "2026-01-01T00:00:00Z",
+    },
+    ExportType.SUPPLIER_PAYOUTS: {"cc": ["finance@acme.example.com"]},
+    ExportType.MARKETPLACE_PAYOUTS: {"cc": []},
+}
+
+
+def _request_export(name: str, export_type: ExportType) -> Operation:
+    kind, words = _EXPORT_KINDS[export_type]
+    command = COMMANDS[export_type].__name__
+    links: dict[str, dict[str, Any]] = {
+        "getExport": {"operationId": "getExport"},
+        "listExportEmails": {"operationId": "listExportEmails"},
+        "resendExportEmail": {"operationId": "ADM-EXPORT-200"},
+    }
+    for link in links.values():
+        link["parameters"] = {"exportId": "$response.body#/exportId"}
+    requested = ExportRequestedResponse(
+        export_id=EXAMPLE_EXPORT_IDS[ExportStatus.PENDING],
+        export_type=export_type,
+        status=ExportStatus.PENDING,
+        requested_at=NOW,
+        cc=["finance@acme.example.com"],
+        warnings=[],
+    )
+    return Operation(
+        method="post",
+        path=f"/v1/payments/{name}/export",
+        operation_id=f"request{kind}Export",
+        tag="Export requests",
+        summary=f"Request a {words} export",
+        description=(
+            f"Queues a {words} export for the caller ({_WHO_MAY_REQUEST[export_type]}). The "
+            "file is generated in the background; when it is READY, its email (with a signed "
+            "download link) goes to the caller and the CC list. No body, `{}` or `null` "
+            "exports every row with no CC."
+        ),
+        parameters=(),
+        request_body={
+            "required": False,
+            "content": {
+                "application/json": {
+                    "schema": ref(command),
+                    "examples": {
+                        "filtered": {"value": _REQUEST_BODY_EXAMPLES[export_type]},
+                        "everything": {"summary": "every row, no CC", "value": {}},
+                    },
+                }
+            },
+        },
+        responses={
+            "202": json_response(
+                "Queued: the export is PENDING. `Location` names it.",
+                "ExportRequestedResponse",
+                {"queued": requested},
+                headers=response_headers("Location", "Idempotent-Replayed"),
+                links=links,
+            )
+        },
+        problems=(*AUTHENTICATED, *problem_types(ExportTypeNotAllowed, DomainError), *JSON_BODY),
+        problem_examples=(
+            invalid(
+                issue(
+                    FieldErrorCode.NOT_IN_ENUM,
+                    "statuses[0]",
+                    "Input should be 'INIT_PAYMENT', 'CARD_REGISTERED', … or 'REFUND_FAILED'",
+                ),
+                name="statuses",
+            ),
+            invalid(
+                issue(FieldErrorCode.BAD_FORMAT, "cc[0]", "must not contain a line feed"),
+                name="cc",
+            ),
+            BAD_IDEMPOTENCY_KEY,
+        ),
+    )
+
+
+def _resend() -> Operation:
+    receipt = ResendEmailResponse(
+        export_id=READY_ID,
+        export_type=ExportType.TRANSACTION_EVENTS,
+        status=ExportStatus.READY,
+        recipients=RecipientsBody(to=OWNER, cc=["ceo@acme.example.com"]),
+        delivery=DeliveryBody(id=DELIVERY_ID, status=DeliveryStatus.QUEUED, queued_at=NOW),
+        warnings=[],
+    )
+    with_warnings = receipt.model_copy(
+        update={
+            "recipients": receipt.recipients.model_copy(update={"cc": ["a@example.com"]}),
+            "warnings": [
+                issue("DUPLICATE", "cc[1]", "A@example.com appears earlier in the list; sent once"),
+                issue(
+                    "PRIMARY_RECIPIENT",
+                    "cc[2]",
+                    f"{OWNER} is the primary recipient (To); not copied",
+                ),
+                issue("FIELD_IGNORED", "to", "not a field of this request; ignored"),
+            ],
+        }
+    )
+    return Operation(
+        method="post",
+        path="/v1/exports/{exportId}/resend-email",
+        operation_id="ADM-EXPORT-200",
+        tag="Exports",
+        summary="Resend the export's email",
+        description=(
+            'Sends the "your export is ready" email again, with a fresh download link to the '
+            "same file (never regenerated). Only the export's owner may ask, only while it is "
+            "READY. The To is always the caller; `cc` replaces the original CC list for this "
+            "email (at most 20 bare addresses; duplicates and the caller's own address are "
+            "dropped with a warning). The 200 means the email is committed to the outbox. At "
+            "most `EXPORT_RESEND_RESEND_LIMIT_PER_HOUR` (5) resends per export per rolling "
+            "hour."
+        ),
+        parameters=(ref("ExportId", "parameters"),),
+        request_body={
+            "required": False,
+            "content": {
+                "application/json": {
+                    "schema": ref("ResendEmailRequest"),
+                    "examples": {
+                        "new-cc": {
+                            "summary": "replace the CC list",
+                            "value": {"cc": ["ceo@acme.example.com"]},
+                        },
+                        "no-cc": {"summary": "send with no CC", "value": {"cc": []}},
+                        "original-cc": {"summary": "keep the original CC list", "value": {}},
+                    },
+                }
+            },
+        },
+        responses={
+            "200": json_response(
+                "Queued: the recipients, the delivery, and what was dropped from the CC.",
+                "ResendEmailResponse",
+                {"queued": receipt, "with-warnings": with_warnings},
+                headers=response_headers("Idempotent-Replayed"),
+            )
+        },
+        problems=(
+            *AUTHENTICATED,
+            *EXPORT_IN_PATH,
+            *JSON_BODY,
+            *problem_types(ExportNotFound, ExportForbidden, ExportNotReady, DomainError),
+            RATE_LIMITED,
+        ),
+        problem_examples=(
+            invalid(
+                issue(
+                    FieldErrorCode.BAD_FORMAT,
+                    "cc[0]",
+                    "must be a bare address, without a display name or angle brackets",
+                ),
+                name="cc",
+            ),
+            invalid(
+                issue(
+                    FieldErrorCode.SIZE_LIMIT_EXCEEDED,
+                    "cc",
+                    "Tuple should have at most 20 items after validation, not 21",
+                ),
+                name="cc-size",
+            ),
+            DEFAULT_EXAMPLES[PROBLEMS[ValidationFailed]],
+            BAD_IDEMPOTENCY_KEY,
+            DEFAULT_EXAMPLES[PROBLEMS[ExportNotReady]],
+            ProblemExample(
+                PROBLEMS[ExportNotReady],
+                f"export {READY_ID} is EXPIRED, not READY",
+                "EXPIRED",
+                {"export_status": ExportStatus.EXPIRED},
+            ),
+        ),
+    )
+
+
+def operations(export_routes: Mapping[str, ExportType]) -> list[Operation]:
+    export_problems = (
+        *AUTHENTICATED,
+        *EXPORT_IN_PATH,
+        *problem_types(ExportNotFound, ExportForbidden),
+    )
+    list_parameters = {
+        "type": ("Only exports of this type.", ExportType.TRANSACTION_EVENTS.value),
+        "status": (
+            "Only exports in this effective status (a READY export past its expiry is EXPIRED).",
+            ExportStatus.READY.value,
+        ),
+        "page": ("The page, from 0.", 0),
+        "size": ("Exports per page.", 20),
+    }
+    return [
+        *(_request_export(name, export_type) for name, export_type in export_routes.items()),
+        _resend(),
+        Operation(
+            method="get",
+            path="/v1/exports/{exportId}",
+            operation_id="getExport",
+            tag="Exports",
+            summary="Get one export",
+            description=(
+                "One of the caller's exports, with its effective status: a READY export whose "
+                "download period is over is EXPIRED here even before the sweep records it."
+            ),
+            parameters=(ref("ExportId", "parameters"),),
+            responses={
+                "200": json_response(
+                    "The export.",
+                    "ExportResponse",
+                    {s.value.lower(): export_example(s) for s in EXAMPLE_EXPORT_IDS},
+                )
+            },
+            problems=export_problems,
+        ),
+        Operation(
+            method="get",
+            path="/v1/exports",
+            operation_id="listExports",
+            tag="Exports",
+            summary="List the caller's exports",
+            description=(
+                "The caller's own exports, newest request first, one page at a time, "
+                "optionally of one type or effective status. Unknown query parameters are "
+                "ignored."
+            ),
+            parameters=tuple(query_parameters(ListExportsCommand, list_parameters)),
+            responses={
+                "200": json_response(
+                    "One page of exports and how many match in all.",
+                    "ExportListResponse",
+                    {
+                        "page": ExportListResponse(
+                            items=[export_example(s) for s in EXAMPLE_EXPORT_IDS],
+                            page=0,
+                            size=20,
+                            total=4,
+                        )
+                    },
+                )
+            },
+            problems=(*AUTHENTICATED, PROBLEMS[ValidationFailed]),
+            problem_examples=(
+                invalid(
+                    issue(
+                        FieldErrorCode.SIZE_LIMIT_EXCEEDED,
+                        "size",
+                        "Input should be less than or equal to 100",
+                    ),
+                    name="size",
+                ),
+                invalid(
+                    issue(
+                        FieldErrorCode.NOT_IN_ENUM,
+                        "status",
+                        "Input should be 'PENDING', 'READY', 'FAILED' or 'EXPIRED'",
+                    ),
+                    name="status",
+                ),
+            ),
+        ),
+        Operation(
+            method="get",
+            path="/v1/exports/{exportId}/emails",
+            operation_id="listExportEmails",
+            tag="Exports",
+            summary="List an export's emails",
+            description=(
+                "Every email of the export, oldest first: the initial one and each resend, "
+                "with its recipients, delivery status, attempts and what the relay said about "
+                "each address."
+            ),
+            parameters=(ref("ExportId", "parameters"),),
+            responses={
+                "200": json_response(
+                    "The export's emails.", "ExportEmailsResponse", {"sent": emails_example()}
+                )
+            },
+            problems=export_problems,
+        ),
+        Operation(
+            method="get",
+            path="/v1/exports/{exportId}/download",
+            operation_id="downloadExport",
+            tag="Exports",
+            summary="Download an export's file",
+            description=(
+                "The CSV file, streamed (UTF-8, `;` separator, a header row). The link comes "
+                "from the export's email: its `token` is the credential, so no API key is "
+                "needed. A token this service did not sign, or one for another export, is a "
+                "404; after the export's expiry the link is gone for good (410)."
+            ),
+            parameters=(
+                ref("ExportId", "parameters"),
+                {
+                    "name": "token",
+                    "in": "query",
+                    "required": True,
+                    "description": "The signed token of the email's link.",
+                    "schema": {"type": "string", "minLength": 1},
+                    "example": "eyJlIjoiMGI2YTNlNTIifQ.aW6oVw.5Jc0b1mZ2nq4E8lX",
+                },
+            ),
+            responses={
+                "200": {
+                    "description": "The file.",
+                    "headers": response_headers(
+                        "Content-Disposition", "Content-Length", "ETag", "Cache-Control"
+                    ),
+                    "content": {
+                        "text/csv": {
+                            "schema": {"type": "string"},
+                            "example": csv_example(),
+                        }
+                    },
+                }
+            },
+            problems=(
+                *EXPORT_IN_PATH,
+                *problem_types(ExportNotFound, ExportExpired),
+            ),
+            problem_examples=(
+                invalid(
+                    issue(FieldErrorCode.MISSING, "token", "the link's token is missing"),
+                    name="token",
+                ),
+                DEFAULT_EXAMPLES[PROBLEMS[ValidationFailed]],
+            ),
+            public=True,
+        ),
+        Operation(
+            method="get",
+            path=OPENAPI_PATH,
+            operation_id="getOpenApiDocument",
+            tag="Service",
+            summary="This document",
+            description="The OpenAPI 3.1 description of the service. No API key needed.",
+            responses={
+                "200": {
+                    "description": "The OpenAPI document.",
+                    "headers": response_headers(),
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["openapi", "info", "paths"],
+                                "properties": {"openapi": {"const": "3.1.0"}},
+                            },
+                            "example": {
+                                "openapi": "3.1.0",
+                                "info": {"title": "export-resend", "version": __version__},
+                                "paths": {},
+                            },
+                        }
+                    },
+                }
+            },
+            public=True,
+        ),
+        Operation(
+            method="get",
+            path="/livez",
+            operation_id="getLiveness",
+            tag="Service",
+            summary="Is the process alive",
+            description="Checks nothing but the process: a 200 means it answers requests.",
+            responses={
+                "200": json_response("Alive.", "ServiceStatus", {"ok": ServiceStatus(status="ok")})
+            },
+            public=True,
+        ),
+        Operation(
+            method="get",
+            path="/readyz",
+            operation_id="getReadiness",
+            tag="Service",
+            summary="Is the service ready",
+            description="Checks the database, with a timeout: a 503 until it answers.",
+            responses={
+                "200": json_response("Ready.", "ServiceStatus", {"ok": ServiceStatus(status="ok")})
+            },
+            problems=(NOT_READY,),
+            public=True,
+        ),
+        Operation(
+            method="get",
+            path="/metrics",
+            operation_id="getMetrics",
+            tag="Service",
+            summary="Prometheus metrics",
+            description=(
+                "The service's metrics in the Prometheus text exposition format: resend "
+                "outcomes, send attempts and recipients by result, send duration, outbox depth "
+                "and the age of the oldest queued email."
+            ),
+            responses={
+                "200": {
+                    "description": "The metrics.",
+                    "headers": response_headers(),
+                    "content": {
+                        "text/plain": {
+                            "schema": {"type": "string"},
+                            "example": (
+                                "# HELP export_resend_outbox_depth Emails waiting in the outbox.\n"
+                                "# TYPE export_resend_outbox_depth gauge\n"
+                                "export_resend_outbox_depth 0.0\n"
+                            ),
+                        }
+                    },
+                }
+            },
+            public=True,
+        ),
+    ]

@@ -1,0 +1,218 @@
+"""The OpenAPI document: valid OpenAPI 3.1, one operation per route, every problem of the table,
+and examples that are valid against their own schemas."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from openapi_schema_validator import OAS31Validator
+from openapi_spec_validator import validate
+from starlette.requests import Request
+from starlette.routing import Route
+
+from export_resend.adapters.http.app import EXPORT_ROUTES
+from export_resend.adapters.http.openapi import (
+    OPENAPI_PATH,
+    ROUTE_INDEPENDENT,
+    OpenApiEndpoint,
+    openapi_document,
+)
+from export_resend.adapters.http.problems import PROBLEM_MEDIA_TYPE, PROBLEMS, ProblemType
+from export_resend.adapters.http.schemas import Problem, ResendEmailRequest
+from export_resend.application.resend_export_email import ResendExportEmailCommand
+from export_resend.domain.caller import ClientType
+from export_resend.main import create_app
+from tests.conftest import World
+from tests.e2e.conftest import Api
+
+DOCUMENT = openapi_document(EXPORT_ROUTES)
+METHODS = {"get", "post", "put", "patch", "delete"}
+
+
+def _operations() -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path, item in DOCUMENT["paths"].items():
+        for method, operation in item.items():
+            if method in METHODS:
+                yield method, path, operation
+
+
+def _resolve(node: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in node:
+        *_, kind, name = node["$ref"].split("/")
+        node = DOCUMENT["components"][kind][name]
+    return node
+
+
+def _examples(media: dict[str, Any]) -> list[Any]:
+    found = [e["value"] for e in media.get("examples", {}).values()]
+    return [media["example"], *found] if "example" in media else found
+
+
+def _validator(schema: dict[str, Any]) -> OAS31Validator:
+    rooted = {**schema, "components": DOCUMENT["components"]}
+    return OAS31Validator(rooted, format_checker=OAS31Validator.FORMAT_CHECKER)
+
+
+def _problem_examples() -> Iterator[dict[str, Any]]:
+    for _, _, operation in _operations():
+        for response in operation["responses"].values():
+            media = _resolve(response)["content"].get(PROBLEM_MEDIA_TYPE)
+            if media is not None:
+                yield from _examples(media)
+    for response in DOCUMENT["components"]["responses"].values():
+        yield from _examples(response["content"][PROBLEM_MEDIA_TYPE])
+
+
+def test_the_document_is_valid_openapi_3_1() -> None:
+    assert DOCUMENT["openapi"] == "3.1.0"
+    validate(DOCUMENT)
+
+
+async def test_every_route_of_the_app_is_documented_and_nothing_else(world: World) -> None:
+    app = create_app(container=world.container)
+    served = {
+        (method.lower(), route.path.replace("{export_id}", "{exportId}"))
+        for route in app.routes
+        if isinstance(route, Route)
+        for method in route.methods or ()
+        if method != "HEAD"
+    }
+    documented = {(method, path) for method, path, _ in _operations()}
+    assert served == documented
+
+
+def test_operation_ids_are_unique_and_the_resend_is_adm_export_200() -> None:
+    ids = {(method, path): op["operationId"] for method, path, op in _operations()}
+    assert len(set(ids.values())) == len(ids)
+    assert ids["post", "/v1/exports/{exportId}/resend-email"] == "ADM-EXPORT-200"
+    assert ids["post", "/v1/payments/transactions/export"] == "requestTransactionEventsExport"
+    assert ids["get", "/v1/exports/{exportId}/download"] == "downloadExport"
+
+
+def test_every_problem_of_the_table_appears_with_its_type_title_and_status() -> None:
+    examples = list(_problem_examples())
+    documented = {e["code"] for e in examples}
+    table = {p.code for p in (*PROBLEMS.values(), *ROUTE_INDEPENDENT)}
+    assert table <= documented, table - documented
+    by_code: dict[str, ProblemType] = {p.code: p for p in PROBLEMS.values()}
+    by_code.update({p.code: p for p in ROUTE_INDEPENDENT})
+    for example in examples:
+        Problem.model_validate(example)
+        if example["code"] in by_code:
+            problem = by_code[example["code"]]
+            assert (example["type"], example["title"], example["status"]) == (
+                problem.uri,
+                problem.title,
+                problem.status,
+            )
+
+
+def test_each_problem_response_names_its_codes_and_its_status() -> None:
+    for method, path, operation in _operations():
+        for status, response in operation["responses"].items():
+            media = _resolve(response)["content"].get(PROBLEM_MEDIA_TYPE)
+            if media is None:
+                continue
+            _, narrowed = media["schema"]["allOf"]
+            codes = narrowed["properties"]["code"]["enum"]
+            assert narrowed["properties"]["status"] == {"const": int(status)}
+            assert sorted({e["code"] for e in _examples(media)}) == sorted(codes), (method, path)
+            assert "500" in operation["responses"], (method, path)
+
+
+def test_every_example_is_valid_against_its_schema() -> None:
+    checked = 0
+    for method, path, operation in _operations():
+        bodies = [operation["requestBody"]] if "requestBody" in operation else []
+        bodies += [_resolve(r) for r in operation["responses"].values()]
+        for body in bodies:
+            for media in body.get("content", {}).values():
+                assert _examples(media), (method, path, "no example")
+                for example in _examples(media):
+                    _validator(media["schema"]).validate(example)
+                    checked += 1
+        for parameter in map(_resolve, operation.get("parameters", [])):
+            values = _examples(parameter)
+            assert values, (method, path, parameter["name"], "no example")
+            for value in values:
+                _validator(parameter["schema"]).validate(value)
+    assert checked > 50
+
+
+def test_the_headers_the_service_always_sends_are_required() -> None:
+    for method, path, operation in _operations():
+        responses = operation["responses"]
+        if "401" in responses:
+            assert _resolve(responses["401"]["headers"]["WWW-Authenticate"])["required"]
+        if "429" in responses:
+            assert responses["429"]["headers"]["Retry-After"]["required"]
+        if method == "post":
+            [success] = [r for s, r in responses.items() if s.startswith("2")]
+            assert "Idempotent-Replayed" in success["headers"], path
+            names = [_resolve(p)["name"] for p in operation["parameters"]]
+            assert "Idempotency-Key" in names, path
+    requested = DOCUMENT["paths"]["/v1/payments/transactions/export"]["post"]["responses"]["202"]
+    assert _resolve(requested["headers"]["Location"])["required"]
+    download = DOCUMENT["paths"]["/v1/exports/{exportId}/download"]["get"]["responses"]["200"]
+    for name in ("Content-Disposition", "Content-Length", "ETag"):
+        assert _resolve(download["headers"][name])["required"], name
+
+
+def test_credentials_are_the_api_key_scheme_and_a_client_type_header() -> None:
+    scheme = DOCUMENT["components"]["securitySchemes"]["djApiKey"]
+    assert scheme == {**scheme, "type": "apiKey", "in": "header", "name": "dj-api-key"}
+    client = DOCUMENT["components"]["parameters"]["DjClient"]
+    assert (client["name"], client["in"], client["required"]) == ("dj-client", "header", True)
+    assert _resolve(client["schema"])["enum"] == [c.value for c in ClientType]
+    for method, path, operation in _operations():
+        public = operation.get("security") == []
+        names = [_resolve(p)["name"] for p in operation.get("parameters", [])]
+        assert public == (path.endswith("/download") or not path.startswith("/v1")), path
+        assert ("dj-client" in names) != public, (method, path)
+
+
+def test_the_resend_body_is_the_command_without_the_export_id() -> None:
+    fields = set(ResendExportEmailCommand.model_fields) - {"export_id"}
+    assert set(ResendEmailRequest.model_fields) == fields
+    schema = DOCUMENT["components"]["schemas"]["ResendEmailRequest"]
+    assert set(schema["properties"]) == {"cc"}
+    assert schema["properties"]["cc"]["anyOf"][0]["maxItems"] == 20
+
+
+async def test_the_document_is_served_without_credentials(api: Api) -> None:
+    response = await api.client.get(OPENAPI_PATH)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == DOCUMENT
+
+
+async def test_the_document_is_built_at_the_first_request_only() -> None:
+    built: list[int] = []
+
+    def build() -> dict[str, Any]:
+        built.append(1)
+        return DOCUMENT
+
+    endpoint = OpenApiEndpoint(build)
+    assert built == []
+    request = Request({"type": "http", "method": "GET", "path": OPENAPI_PATH, "headers": []})
+    first = await endpoint.get(request)
+    second = await endpoint.get(request)
+    assert built == [1]
+    assert first.body == second.body
+
+
+@pytest.mark.parametrize("name", ["ExportCommand", "Problem", "ExportResponse"])
+def test_component_descriptions_are_markdown_not_restructured_text(name: str) -> None:
+    assert "``" not in str(DOCUMENT["components"]["schemas"][name])
+
+
+def test_docs_api_lists_every_problem_of_the_document_and_no_other() -> None:
+    text = (Path(__file__).parents[2] / "docs" / "api.md").read_text()
+    rows = set(re.findall(r"^\| (\d{3}) \| `([A-Z_]+)` \| `(urn:[a-z:-]+)` \|", text, re.M))
+    documented = {(str(e["status"]), e["code"], e["type"]) for e in _problem_examples()}
+    assert rows == documented
