@@ -71,6 +71,13 @@ def _ignored(body: dict[str, object], known: frozenset[str] | set[str]) -> list[
     ]
 
 
+def _credential(request: Request, name: str) -> str | None:
+    # A header sent twice is read as its lines joined, as RFC 9110 section 5.3 lets a
+    # recipient do: two keys never make one valid key, whichever copy a proxy checked.
+    values = request.headers.getlist(name)
+    return ", ".join(values) if values else None
+
+
 class ExportEndpoints:
     """The export routes, each a thin translation between HTTP and one use case."""
 
@@ -97,7 +104,7 @@ class ExportEndpoints:
 
     async def _caller(self, request: Request) -> Caller:
         return await self._authenticate(
-            request.headers.get("dj-api-key"), request.headers.get("dj-client")
+            _credential(request, "dj-api-key"), _credential(request, "dj-client")
         )
 
     async def resend_email(self, request: Request) -> Response:
@@ -223,11 +230,13 @@ def create_http_app(
         download_export=download_export,
         max_body_bytes=max_body_bytes,
     )
-    return Starlette(
+    app = Starlette(
         routes=endpoints.routes(),
         exception_handlers=exception_handlers(),
         lifespan=lifespan,
     )
+    app.router.redirect_slashes = False  # a path with a stray "/" is a 404 problem, not a 307
+    return app
 
 
 __all__ = ["AppLifespan", "ExportEndpoints", "create_http_app"]
