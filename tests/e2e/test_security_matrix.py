@@ -297,6 +297,13 @@ class TestCredentials:
             (["OLIVIA"], ["OPERATOR", "OPERATOR"], (403, "CLIENT_NOT_ALLOWED")),
             (["OLIVIA"], ["OPERATOR", "SUPPLIER"], (403, "CLIENT_NOT_ALLOWED")),
         ],
+        ids=[
+            "same-key-twice",
+            "unknown-then-right",
+            "right-then-unknown",
+            "same-client-twice",
+            "two-clients",
+        ],
     )
     @pytest.mark.parametrize("route", [HISTORY, RESEND], ids=str)
     async def test_a_credential_header_sent_twice_is_refused_even_if_one_copy_is_right(
