@@ -8,7 +8,7 @@ import pytest
 
 from export_resend.domain.delivery import RecipientOutcome, RecipientResult
 from export_resend.domain.export import ExportStatus
-from tests.e2e.conftest import OLIVIA, OSCAR, OTTO, SAM, Api
+from tests.e2e.conftest import OLIVIA, Api
 from tests.e2e.test_resend_http import _problem
 from tests.factories import NOW, TTL, export
 
@@ -98,18 +98,8 @@ async def test_an_export_past_its_expiry_still_has_its_history(api: Api) -> None
     assert response.status_code == 200
 
 
-async def test_the_errors_are_those_of_the_resend_in_the_same_order(api: Api) -> None:
-    target = await api.world.add_export(export(OLIVIA))
-    url = _emails(target.id)
-    _problem(await api.client.get(url), 401, "UNAUTHENTICATED")
-    _problem(
-        await api.client.get(url, headers=api.headers(OLIVIA, **{"dj-client": "SUPPLIER"})),
-        403,
-        "CLIENT_NOT_ALLOWED",
-    )
-    _problem(await api.client.get(url, headers=api.headers(OTTO)), 404, "EXPORT_NOT_FOUND")
-    _problem(await api.client.get(url, headers=api.headers(OSCAR)), 403, "EXPORT_FORBIDDEN")
-    _problem(await api.client.get(url, headers=api.headers(SAM)), 403, "EXPORT_FORBIDDEN")
+async def test_an_id_that_is_not_a_uuid_is_a_400_and_an_unknown_one_a_404(api: Api) -> None:
+    """Credentials, tenants and owners: tests/e2e/test_security_matrix.py."""
     _problem(
         await api.client.get(_emails("not-a-uuid"), headers=api.headers(OLIVIA)),
         400,

@@ -1,5 +1,5 @@
-"""The export routes through the HTTP app: the four trigger endpoints with who may call them and
-their filters, the history, and the download link's errors."""
+"""The export routes through the HTTP app: the four trigger endpoints and their filters, the
+history, and the download link's errors. Who may call them: tests/e2e/test_security_matrix.py."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from export_resend.domain.caller import Caller, ClientType
+from export_resend.domain.caller import Caller
 from export_resend.domain.export import ExportStatus, ExportType
 from export_resend.domain.records import (
     BalanceAccountType,
@@ -17,9 +17,9 @@ from export_resend.domain.records import (
     FundingTransferStatus,
     TransactionEventFilters,
 )
-from tests.e2e.conftest import OLIVIA, OSCAR, OTTO, SAM, Api
+from tests.e2e.conftest import OLIVIA, OSCAR, OTTO, Api
 from tests.e2e.test_resend_http import _problem
-from tests.factories import NOW, caller, export
+from tests.factories import NOW, export
 
 ROUTES = {
     ExportType.TRANSACTION_EVENTS: "/v1/payments/transactions/export",
@@ -27,53 +27,12 @@ ROUTES = {
     ExportType.FUNDING_TRANSFERS: "/v1/payments/funding-transfers/export",
     ExportType.MARKETPLACE_PAYOUTS: "/v1/payments/marketplace-payouts/export",
 }
-ALLOWED = {  # SPEC §2, written out here rather than read from the code
-    ClientType.OPERATOR: set(ExportType),
-    ClientType.SUPPLIER: {ExportType.TRANSACTION_EVENTS, ExportType.FUNDING_TRANSFERS},
-    ClientType.ACCOUNT: set(),
-}
-ANNA = caller("anna", "acme", ClientType.ACCOUNT)
-CALLERS = {ClientType.OPERATOR: OLIVIA, ClientType.SUPPLIER: SAM, ClientType.ACCOUNT: ANNA}
 
 
 async def _post(api: Api, who: Caller, export_type: ExportType, body: Any = None) -> Any:
     if f"{who.user_id}@{who.tenant_id}" not in api.world.keys:
         await api.world.add_caller(who)
     return await api.client.post(ROUTES[export_type], headers=api.headers(who), json=body)
-
-
-@pytest.mark.parametrize("export_type", list(ExportType))
-@pytest.mark.parametrize("client_type", list(ClientType))
-async def test_each_client_type_may_request_exactly_the_types_the_spec_allows(
-    api: Api, client_type: ClientType, export_type: ExportType
-) -> None:
-    who = CALLERS[client_type]
-    response = await _post(api, who, export_type, {"cc": ["finance@acme.example.com"]})
-
-    if export_type in ALLOWED[client_type]:
-        assert response.status_code == 202, response.text
-        body = response.json()
-        assert body["status"] == "PENDING"
-        assert body["exportType"] == export_type.value
-        assert body["cc"] == ["finance@acme.example.com"]
-        assert response.headers["Location"] == f"/v1/exports/{body['exportId']}"
-        stored = api.world.store.exports[next(iter(api.world.store.jobs))]
-        assert (stored.owner_id, stored.tenant_id) == (who.user_id, who.tenant_id)
-    else:
-        problem = _problem(response, 403, "EXPORT_TYPE_NOT_ALLOWED")
-        assert problem["clientType"] == client_type.value
-        assert problem["exportType"] == export_type.value
-        assert api.world.store.exports == {}
-
-
-async def test_a_forbidden_type_is_refused_before_its_body_is_read(api: Api) -> None:
-    response = await _post(api, ANNA, ExportType.TRANSACTION_EVENTS, {"statuses": ["NOPE"]})
-    _problem(response, 403, "EXPORT_TYPE_NOT_ALLOWED")
-
-
-async def test_an_export_request_needs_credentials(api: Api) -> None:
-    response = await api.client.post(ROUTES[ExportType.SUPPLIER_PAYOUTS], json={})
-    _problem(response, 401, "UNAUTHENTICATED")
 
 
 async def test_funding_transfer_filters_are_stored_as_given(api: Api) -> None:

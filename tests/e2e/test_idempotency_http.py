@@ -14,6 +14,8 @@ from export_resend.application.authenticate_caller import hash_api_key
 from export_resend.application.idempotency import Claim, fingerprint
 from export_resend.domain.export import ExportStatus
 from export_resend.domain.idempotency import IdempotencyKey
+from export_resend.main import create_app
+from tests.e2e.asgi import call
 from tests.e2e.conftest import OLIVIA, OSCAR, Api
 from tests.factories import export
 
@@ -293,3 +295,19 @@ async def test_a_rate_limited_resend_is_not_stored_under_its_key(api: Api) -> No
     assert limited.status_code == 429
     assert retried.status_code == 200
     assert "Idempotent-Replayed" not in retried.headers
+
+
+@pytest.mark.parametrize("route", [*REQUEST_ROUTES, "/v1/exports/{id}/resend-email"])
+async def test_a_keyed_request_with_a_query_string_that_is_not_utf8_is_answered(
+    api: Api, route: str
+) -> None:
+    target = await api.world.add_export(export(OLIVIA))
+    app = create_app(container=api.world.container)
+    headers = [
+        *((name.encode(), value.encode()) for name, value in api.headers(OLIVIA).items()),
+        (b"idempotency-key", b"k-raw-query"),
+    ]
+    answer = await call(
+        app, "POST", route.replace("{id}", str(target.id)), headers=headers, query=b"\x80"
+    )
+    assert answer.status in (200, 202)

@@ -2,46 +2,12 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
-from starlette.types import Message
+import pytest
 
 from export_resend.main import create_app
-from tests.conftest import World
+from tests.e2e import asgi
 from tests.e2e.conftest import OLIVIA, Api
 from tests.factories import export
-
-
-async def _raw(
-    world: World, path: str, headers: list[tuple[bytes, bytes]], messages: list[Message]
-) -> tuple[int, dict[str, Any]]:
-    app = create_app(container=world.container)
-    sent: list[Message] = []
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "headers": headers,
-        "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
-    }
-
-    async def receive() -> Message:
-        return messages.pop(0)
-
-    async def send(message: Message) -> None:
-        sent.append(message)
-
-    await app(scope, receive, send)
-    start = next(m for m in sent if m["type"] == "http.response.start")
-    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-    return start["status"], json.loads(body)
 
 
 def _headers(api: Api, *extra: tuple[bytes, bytes]) -> list[tuple[bytes, bytes]]:
@@ -63,25 +29,60 @@ async def test_a_lone_surrogate_is_invalid_json_and_nothing_is_queued(api: Api) 
 
 async def test_a_content_length_that_is_not_ascii_digits_is_not_a_crash(api: Api) -> None:
     ready = await api.world.add_export(export(OLIVIA))
-    status, body = await _raw(
-        api.world,
+    response = await asgi.call(
+        create_app(container=api.world.container),
+        "POST",
         f"/v1/exports/{ready.id}/resend-email",
-        _headers(api, (b"content-length", "²".encode("latin-1"))),
-        [{"type": "http.request", "body": b"", "more_body": False}],
+        headers=_headers(api, (b"content-length", "²".encode("latin-1"))),
     )
-    assert (status, body["recipients"]["to"]) == (200, OLIVIA.email)
+    assert (response.status, response.json()["recipients"]["to"]) == (200, OLIVIA.email)
 
 
 async def test_a_client_that_leaves_mid_body_gets_a_problem_not_a_crash(api: Api) -> None:
     ready = await api.world.add_export(export(OLIVIA))
-    status, body = await _raw(
-        api.world,
+    response = await asgi.call(
+        create_app(container=api.world.container),
+        "POST",
         f"/v1/exports/{ready.id}/resend-email",
-        _headers(api, (b"content-type", b"application/json")),
-        [
-            {"type": "http.request", "body": b'{"cc": [', "more_body": True},
-            {"type": "http.disconnect"},
-        ],
+        headers=_headers(api, (b"content-type", b"application/json")),
+        chunks=[b'{"cc": [', b"]}"],
+        disconnect_after=1,
     )
-    assert (status, body["code"]) == (400, "CLIENT_DISCONNECTED")
+    assert (response.status, response.json()["code"]) == (400, "CLIENT_DISCONNECTED")
     assert api.world.store.deliveries == {}
+
+
+@pytest.mark.parametrize(
+    ("path", "code"),
+    [("/v1/exports", "VALIDATION_FAILED"), ("/v1/nowhere", "ROUTE_NOT_FOUND")],
+)
+async def test_a_query_string_that_is_not_utf_8_is_a_problem_not_a_crash(
+    api: Api, path: str, code: str
+) -> None:
+    response = await asgi.call(
+        create_app(container=api.world.container),
+        "GET",
+        path,
+        headers=_headers(api),
+        query=b"size=\xff",
+    )
+    assert response.header("content-type") == "application/problem+json"
+    assert (response.json()["code"], response.json()["instance"]) == (code, path)
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/v1/exports/"),
+        ("POST", "/v1/payments/transactions/export/"),
+        ("GET", "/v1/exports/00000000-0000-4000-8000-000000000000/"),
+    ],
+)
+async def test_a_stray_trailing_slash_is_a_404_problem_not_a_redirect(
+    api: Api, method: str, path: str
+) -> None:
+    response = await asgi.call(
+        create_app(container=api.world.container), method, path, headers=_headers(api)
+    )
+    assert (response.status, response.json()["code"]) == (404, "ROUTE_NOT_FOUND")
+    assert response.header("location") is None

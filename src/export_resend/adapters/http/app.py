@@ -85,6 +85,13 @@ def _ignored(body: dict[str, object], known: frozenset[str] | set[str]) -> list[
     ]
 
 
+def _credential(request: Request, name: str) -> str | None:
+    # A header sent twice is read as its lines joined, as RFC 9110 section 5.3 lets a
+    # recipient do: two keys never make one valid key, whichever copy a proxy checked.
+    values = request.headers.getlist(name)
+    return ", ".join(values) if values else None
+
+
 class ExportEndpoints:
     """The export routes, each a thin translation between HTTP and one use case."""
 
@@ -113,7 +120,7 @@ class ExportEndpoints:
 
     async def _caller(self, request: Request) -> Caller:
         return await self._authenticate(
-            request.headers.get("dj-api-key"), request.headers.get("dj-client")
+            _credential(request, "dj-api-key"), _credential(request, "dj-client")
         )
 
     async def resend_email(self, request: Request) -> Response:
@@ -169,7 +176,7 @@ class ExportEndpoints:
 
         return await self._idempotent.run(
             request,
-            name=f"POST {request.url.path}",
+            name=f"POST {request.scope['path']}",
             body=body,
             call=lambda idempotency: self._request_export(
                 caller, export_type, command, idempotency=idempotency
@@ -279,12 +286,14 @@ def create_http_app(
         *operations.routes(),
         Route(OPENAPI_PATH, openapi.get, methods=["GET"], name="openapi"),
     ]
-    return Starlette(
+    app = Starlette(
         routes=routes,
         middleware=[Middleware(RequestContext, routes=routes, metrics=request_metrics)],
         exception_handlers=exception_handlers(),
         lifespan=lifespan,
     )
+    app.router.redirect_slashes = False  # a path with a stray "/" is a 404 problem, not a 307
+    return app
 
 
 __all__ = ["AppLifespan", "ExportEndpoints", "create_http_app"]

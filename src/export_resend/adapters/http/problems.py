@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from starlette.datastructures import URL
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
@@ -109,6 +110,12 @@ def problem_type(exc: Exception) -> ProblemType:
     return INTERNAL_ERROR
 
 
+def _path(request: Request) -> str:
+    # not request.url.path: that decodes the query string as UTF-8 first, and a query string
+    # is bytes that need not be (?size=%FF is text, ?size=\xff is not)
+    return URL(scope={**request.scope, "query_string": b""}).path
+
+
 def problem_response(
     request: Request,
     problem: ProblemType,
@@ -123,7 +130,7 @@ def problem_response(
         "status": problem.status,
         "code": problem.code,
         "detail": detail,
-        "instance": request.url.path,
+        "instance": _path(request),
         **(extra or {}),
     }
     return JSONResponse(body, problem.status, headers, media_type=PROBLEM_MEDIA_TYPE)

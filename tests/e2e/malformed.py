@@ -1,0 +1,664 @@
+"""Malformed requests for every route, and what the service may answer to each.
+
+``requests(stage)`` draws a request as a hostile or careless client could send it: any
+route (and a few that are not routes), any method, credentials missing, wrong, odd,
+non-ASCII or sent twice, odd content types, an ``Idempotency-Key`` of any shape, honest or
+lying lengths, bodies of random bytes, JSON of the wrong types for each field, deep
+nesting, huge numbers, lone surrogates, duplicate keys, hostile addresses, sizes about the
+64 KiB limit, cut into chunks anywhere.
+
+``Stage.check(request, response, before)`` holds the answer to the rules: never a 5xx; a
+refusal is a problem with a stable code and leaves the outbox, the exports and the jobs as
+they were; a success comes only from a request that was valid (judged here, from the
+request alone) and queues exactly what it says.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+from uuid import UUID, uuid4
+
+from hypothesis import strategies as st
+
+from export_resend.domain.caller import Caller, ClientType
+from export_resend.domain.export import Export, ExportStatus, ExportType
+from tests.conftest import World
+from tests.e2e.asgi import RawResponse
+from tests.e2e.test_exports_http import ROUTES as REQUEST_PATHS
+
+LIMIT = 64 * 1024
+PROBLEM_STATUS = {
+    "VALIDATION_FAILED": 400,
+    "INVALID_JSON": 400,
+    "CLIENT_DISCONNECTED": 400,
+    "UNAUTHENTICATED": 401,
+    "CLIENT_NOT_ALLOWED": 403,
+    "EXPORT_FORBIDDEN": 403,
+    "EXPORT_TYPE_NOT_ALLOWED": 403,
+    "EXPORT_NOT_FOUND": 404,
+    "ROUTE_NOT_FOUND": 404,
+    "METHOD_NOT_ALLOWED": 405,
+    "EXPORT_NOT_READY": 409,
+    "IDEMPOTENCY_KEY_IN_USE": 409,
+    "EXPORT_EXPIRED": 410,
+    "PAYLOAD_TOO_LARGE": 413,
+    "UNSUPPORTED_MEDIA_TYPE": 415,
+    "IDEMPOTENCY_KEY_REUSED": 422,
+    "RATE_LIMITED": 429,
+}
+"""Every stable problem code (SPEC §3 and docs), with its status: written out, not imported."""
+
+ALLOWED = {  # SPEC §2, written out here rather than read from the code
+    ClientType.OPERATOR: set(ExportType),
+    ClientType.SUPPLIER: {ExportType.TRANSACTION_EVENTS, ExportType.FUNDING_TRANSFERS},
+    ClientType.ACCOUNT: set(),
+}
+"""Which export types each kind of client may request."""
+LIST_FIELDS = {"cc": 20, "statuses": 50, "supplierIds": 100}
+NUMBER_FIELDS = {"amountMin", "amountMax"}
+DATE_FIELDS = {"updatedAtFrom", "updatedAtTo", "createdAtFrom", "createdAtTo"}
+TEXT_FIELDS = {"sourceBalanceAccountType", "targetBalanceAccountType"}
+FIELDS = {
+    "resend": {"cc"},
+    ExportType.TRANSACTION_EVENTS: {"cc", "statuses", "amountMin", "amountMax"}
+    | {"updatedAtFrom", "updatedAtTo"},
+    ExportType.SUPPLIER_PAYOUTS: {"cc"},
+    ExportType.FUNDING_TRANSFERS: {"cc", "statuses", "supplierIds", "amountMin", "amountMax"}
+    | {"createdAtFrom", "createdAtTo"}
+    | TEXT_FIELDS,
+    ExportType.MARKETPLACE_PAYOUTS: {"cc"},
+}
+"""The fields each POST reads (any other is ignored), as the API documents them."""
+
+HOSTILE_ADDRESSES = [
+    "a@x.io\r\nBcc: spy@evil.example",
+    "a@x.io\nBcc: spy@evil.example",
+    "a@x.io\rX",
+    "a@x.io\0",
+    "=?utf-8?q?spy=40evil.example?=",
+    "=?utf-8?q?spy?=@x.io",
+    "=?utf-8?b?Qm9zcw==?= <spy@evil.example>",
+    "Boss <spy@evil.example>",
+    "a@x.io, spy@evil.example",
+    "a@x.io\u2028Bcc: spy@evil.example",
+    "spy@evil.example\x85",
+    "",
+    "@",
+    "a@@x.io",
+]
+_LOCAL_PART = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+")
+_HEADER_BREAKERS = re.compile(r"[\s<>()\[\]\\,;:\"@]|=\?")
+
+
+def _safe_address(address: str, *, ascii_only: bool) -> bool:
+    """One ``@`` between an ASCII local part and a domain, nothing that could end or fold a
+    header, start an encoded word or add a recipient; ASCII only once it is normalised."""
+    local, at, domain = address.rpartition("@")
+    return bool(
+        at
+        and _LOCAL_PART.fullmatch(local)
+        and domain
+        and address.isprintable()
+        and not _HEADER_BREAKERS.search(local)
+        and not _HEADER_BREAKERS.search(domain)
+        and (address.isascii() or not ascii_only)
+    )
+
+
+def _same_address(queued: str, asked: str) -> bool:
+    """``queued`` is ``asked`` as the service normalises it: the domain in lower case, or in
+    its IDNA form."""
+    if queued.casefold() == asked.casefold():
+        return True
+    return queued.rpartition("@")[0] == asked.rpartition("@")[0] and not asked.isascii()
+
+
+_SPECIAL_BODIES = [
+    b"",
+    b"   \r\n\t",
+    b"null",
+    b"{}",
+    b"[]",
+    b'""',
+    b"0",
+    b"true",
+    b"{",
+    b'{"cc": [}',
+    b"{'cc': []}",
+    b'{"cc": []} trailing',
+    b'{"cc": [],}',
+    b'{"cc": [], "cc": null}',
+    b'{"cc": null, "cc": ["a@x.io"]}',
+    b'{"cc": NaN}',
+    b'{"amountMin": Infinity}',
+    b'{"amountMin": -Infinity}',
+    b'{"amountMin": 1e400}',
+    b'{"amountMin": 1' + b"0" * 5000 + b"}",
+    b'{"page": ' + b"9" * 400 + b"}",
+    b'{"cc": ["\\ud800@x.io"]}',
+    b'{"\\udfff": 1}',
+    b'{"cc": ["\\u0000@x.io"]}',
+    b'{"cc": ["a@x.io\\r\\nBcc: spy@evil.example"]}',
+    b"\xef\xbb\xbf{}",
+    b"\xff\xfe{\x00}\x00",
+    b'{"cc": ["\xc3\x28@x.io"]}',
+    b"[" * 100_000,
+    b'{"cc": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+    b'{"cc": ' + b"[" * 500 + b"]" * 500 + b"}",
+    b'{"a":' * 3000 + b"1" + b"}" * 3000,
+    b'{"statuses": [' + b'"PAID",' * 2000 + b'"PAID"]}',
+    b'{"cc": [' + b'"a@x.io",' * 21 + b'"b@x.io"]}',
+]
+
+_CLIENT_VALUES = [
+    b"OPERATOR",
+    b"SUPPLIER",
+    b"ACCOUNT",
+    b"operator",
+    b"",
+    b" ",
+    b"ADMIN",
+    b"OPERATOR\x00",
+    "OPÉRATEUR".encode(),
+    b"\xff\xfe",
+    b"OPERATOR, OPERATOR",
+]
+_CONTENT_TYPES = [
+    b"application/json",
+    b"application/json; charset=utf-8",
+    b"application/json; charset=UTF-8",
+    b'application/json; charset="utf-8"',
+    b"application/merge-patch+json",
+    b"APPLICATION/JSON",
+    b"text/plain",
+    b"application/x-www-form-urlencoded",
+    b"multipart/form-data; boundary=x",
+    b"application/json; charset=latin-1",
+    b"application/json; charset=utf-16",
+    b"application/jsonx",
+    b"json",
+    b"",
+    b"application/json;;;",
+    b"application/json\x00",
+    "application/json; charset=ütf-8".encode(),
+]
+_LENGTHS = [b"0", b"-1", b"1e3", b"\xb2", b"99999999999999999999", b" 10", b"abc", b"65537"]
+
+_ADDRESS = st.sampled_from(
+    [
+        "finance@acme.example.com",
+        "Audit.Team@Example.org",
+        "ops+exports@eu.example.io",
+        "a@x.io",
+        "A@X.IO",
+        "olivia@acme.example.com",
+        "OLIVIA@ACME.EXAMPLE.COM",
+        "otto@globex.example.com",
+        "first.last@sub.domain.example",
+        "o'brien@example.ie",
+        "x_y-z@example.museum",
+        "user@bücher.example",
+        "x@xn--bcher-kva.example",
+        "quoted@[127.0.0.1]",
+        "long" + "g" * 60 + "@example.com",
+    ]
+)
+"""A few valid and nearly valid addresses: one draw each, where ``addresses()`` takes ten."""
+_VALUES: list[Any] = [
+    None,
+    True,
+    False,
+    0,
+    -1,
+    2**63,
+    10**30,
+    -(10**30),
+    1.5,
+    -0.0,
+    1e308,
+    "",
+    " ",
+    "x",
+    "PAID",
+    "COMPLETED",
+    "SUPPLIER",
+    "MARKETPLACE",
+    "paid",
+    "2026-01-01T00:00:00Z",
+    "2026-01-01T00:00:00",
+    "0001-01-01T00:00:00+01:00",
+    "1700000000",
+    "10.5",
+    "-10.5",
+    "NaN",
+    "Infinity",
+    "1e5",
+    "\u0663",
+    "a@x.io",
+    "user@bücher.example",
+    *HOSTILE_ADDRESSES,
+    [],
+    [None],
+    [1],
+    [True],
+    [[]],
+    [{}],
+    ["PAID"],
+    ["PAID", "LOST"],
+    ["a@x.io"],
+    ["a@x.io", "A@X.IO", "olivia@acme.example.com"],
+    ["a@x.io", "Boss <b@x.io>"],
+    [f"a{i}@x.io" for i in range(21)],
+    ["supplier-acme"] * 101,
+    {},
+    {"cc": []},
+    {"a": 1},
+]
+"""JSON values of every type, valid and not for each field."""
+_JSON = (
+    st.sampled_from(_VALUES)
+    | st.integers()
+    | st.floats()
+    | st.text(max_size=8)
+    | st.lists(_ADDRESS | st.text(max_size=8), max_size=3)
+)
+"""Any JSON value: mostly one draw, so that ten thousand requests stay quick."""
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request as the fuzzer sends it; ``route`` says which route it was aimed at."""
+
+    route: str
+    method: str
+    path: str
+    target: str | None
+    headers: list[tuple[bytes, bytes]]
+    query: bytes
+    chunks: list[bytes]
+
+    @property
+    def body(self) -> bytes:
+        return b"".join(self.chunks)
+
+    def values(self, name: bytes) -> list[bytes]:
+        return [v for k, v in self.headers if k == name]
+
+
+@dataclass
+class Stage:
+    """The world the fuzzer runs in: four callers with keys, olivia's READY export (with an
+    original CC and a file) and PENDING one, otto's READY export, and a link to each file."""
+
+    world: World
+    keys: dict[bytes, Caller]
+    exports: dict[str, Export]
+    tokens: dict[str, str]
+    statuses: Counter[tuple[str, int]] = field(default_factory=Counter)
+    """How many answers of each status each route gave."""
+
+    def key_of(self, who: Caller) -> bytes:
+        return next(k for k, c in self.keys.items() if c == who)
+
+    def rows(self) -> tuple[int, int, int, int]:
+        store = self.world.store
+        sent = len(self.world.mailer.sent)
+        return len(store.deliveries), len(store.exports), len(store.jobs), sent
+
+    def check(self, request: Request, response: RawResponse, before: Sequence[int]) -> None:
+        """Hold one answer to the rules (see the module's docstring)."""
+        status = response.status
+        assert status < 500, (status, response.body[:500])
+        self.statuses[request.route, status] += 1
+        for key in self.keys:
+            assert key not in response.body
+        if not 200 <= status < 300:
+            self._check_problem(response)
+            assert self.rows() == tuple(before), "a refused request changed what is stored"
+            return
+        who = _caller(request, self.keys)
+        replayed = response.header("idempotent-replayed") == "true"
+        if request.route == "download":
+            assert response.header("content-type") == "text/csv; charset=utf-8"
+            assert request.target is not None, "a download of an export that is not there"
+            assert self.tokens[request.target] in _query_values(request.query, "token")
+        elif request.route in ("get", "emails", "history"):
+            assert who is not None, "a read without valid credentials"
+            assert response.header("content-type") == "application/json"
+            if request.route != "history":
+                assert request.target is not None, "a read of an export that is not there"
+                owner = self.exports[request.target]
+                assert (who.tenant_id, who.user_id) == (owner.tenant_id, owner.owner_id)
+            for item in response.json().get("items", []):
+                listed = self.world.store.exports[UUID(item["exportId"])]
+                assert (listed.tenant_id, listed.owner_id) == (who.tenant_id, who.user_id)
+        elif request.route == "resend":
+            assert who is not None, "a resend without valid credentials"
+            assert request.target in ("ready", "theirs"), "a resend of an export not READY"
+            ready = self.exports[request.target]
+            assert (who.tenant_id, who.user_id) == (ready.tenant_id, ready.owner_id)
+            body = _valid_body(request, "resend")
+            added = self._added(before, deliveries=0 if replayed else 1)
+            if added:
+                [delivery] = added
+                assert delivery.recipients.to == who.email
+                asked = body.get("cc")
+                _check_copied(delivery.recipients.cc, ready.cc if asked is None else asked)
+        else:
+            export_type = ExportType(request.route)
+            assert who is not None, "an export request without valid credentials"
+            assert export_type in ALLOWED[who.client_type]
+            body = _valid_body(request, export_type)
+            self._added(before, exports=0 if replayed else 1)
+            if not replayed:
+                created = self.world.store.exports[UUID(response.json()["exportId"])]
+                assert (created.tenant_id, created.owner_id) == (who.tenant_id, who.user_id)
+                assert created.status is ExportStatus.PENDING
+                _check_copied(created.cc, body.get("cc") or ())
+
+    @staticmethod
+    def _check_problem(response: RawResponse) -> None:
+        assert response.header("content-type") == "application/problem+json", response.body
+        problem = response.json()
+        code = problem["code"]
+        assert PROBLEM_STATUS.get(code) == response.status == problem["status"], problem
+        assert problem["type"] == f"urn:export-resend:problem:{code.lower().replace('_', '-')}"
+        assert problem["title"]
+        assert isinstance(problem["detail"], str)
+        if response.status == 401:
+            assert response.header("www-authenticate") is not None
+
+    def _added(self, before: Sequence[int], *, deliveries: int = 0, exports: int = 0) -> list[Any]:
+        after = self.rows()
+        assert after == (
+            before[0] + deliveries,
+            before[1] + exports,
+            before[2] + exports,
+            before[3],
+        ), "a success queued something other than its own email or export"
+        return sorted(self.world.store.deliveries.values(), key=lambda d: d.queued_at)[
+            before[0] : after[0]
+        ]
+
+
+def _check_copied(copied: Sequence[str], asked: Sequence[str]) -> None:
+    for address in copied:
+        assert _safe_address(address, ascii_only=True), f"queued cc {address!r}"
+        assert any(_same_address(address, a) for a in asked), f"queued cc {address!r}"
+
+
+def _caller(request: Request, keys: dict[bytes, Caller]) -> Caller | None:
+    """The caller if the request carries exactly one known key and exactly its client type."""
+    key, client = request.values(b"dj-api-key"), request.values(b"dj-client")
+    if len(key) != 1 or len(client) != 1 or key[0] not in keys:
+        return None
+    who = keys[key[0]]
+    return who if client[0] == who.client_type.value.encode() else None
+
+
+def _query_values(query: bytes, name: str) -> list[str]:
+    return [v for k, v in parse_qsl(query.decode("latin-1"), keep_blank_values=True) if k == name]
+
+
+def _is_json_media_type(value: bytes) -> bool:
+    media_type, *params = (p.strip().lower() for p in value.decode("latin-1").split(";"))
+    json_type = media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    )
+    charsets = [p.split("=", 1)[1].strip('"') for p in params if p.startswith("charset=")]
+    return json_type and all(c in ("utf-8", "utf8") for c in charsets)
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [k for k, _ in pairs]
+    assert len(keys) == len(set(keys)), "a body with a duplicated key was accepted"
+    return dict(pairs)
+
+
+def _reject_constant(name: str) -> Any:
+    raise AssertionError(f"a body with {name} was accepted")
+
+
+def _valid_body(request: Request, route: str | ExportType) -> dict[str, Any]:
+    """Fail unless the body is one the API documents as valid for ``route``; return it."""
+    body = request.body
+    if not body.strip():
+        return {}
+    [content_type, *_] = request.values(b"content-type") or [b""]
+    assert _is_json_media_type(content_type), "a body accepted under a non-JSON media type"
+    value = json.loads(
+        body.decode("utf-8"), object_pairs_hook=_no_duplicates, parse_constant=_reject_constant
+    )
+    if value is None:
+        return {}
+    assert isinstance(value, dict), "a body that is not an object was accepted"
+    for name in FIELDS[route] & value.keys():
+        _check_field(name, value[name])
+    return value
+
+
+def _check_field(name: str, value: Any) -> None:
+    if value is None:
+        return
+    if name in LIST_FIELDS:
+        assert isinstance(value, list), (name, value)
+        assert len(value) <= LIST_FIELDS[name], (name, len(value))
+        assert all(isinstance(v, str) for v in value), (name, value)
+        if name == "cc":
+            for address in value:
+                assert _safe_address(address, ascii_only=False), f"accepted cc {address!r}"
+    elif name in NUMBER_FIELDS | DATE_FIELDS:
+        # an amount is a number or a decimal string; a date is an ISO 8601 string, and
+        # pydantic also reads a number as a Unix time
+        assert isinstance(value, int | float | str), (name, value)
+        assert not isinstance(value, bool), (name, value)
+    elif name in TEXT_FIELDS:
+        assert isinstance(value, str), (name, value)
+
+
+@dataclass(frozen=True)
+class _Header:
+    """How one header is drawn: mostly its valid value; else none, an odd one, or several."""
+
+    name: bytes
+    valid: bytes
+    odd: st.SearchStrategy[bytes]
+
+    def several(self) -> st.SearchStrategy[list[bytes]]:
+        return st.lists(st.just(self.valid) | self.odd, min_size=2, max_size=3)
+
+    def draw(
+        self, draw: st.DrawFn, mode: int, several: st.SearchStrategy[list[bytes]]
+    ) -> list[tuple[bytes, bytes]]:
+        """``mode`` is four bits: 0 to 9 the valid value, 10 none, 11 to 13 an odd value,
+        14 and 15 two or three values, valid or odd."""
+        if mode < 10:
+            values = [self.valid]
+        elif mode == 10:
+            values = []
+        elif mode < 14:
+            values = [draw(self.odd)]
+        else:
+            values = draw(several)
+        return [(self.name, v) for v in values]
+
+
+_CC_ENTRY = _ADDRESS | st.sampled_from(HOSTILE_ADDRESSES) | st.text(max_size=12)
+_EXTRA_FIELDS = ["to", "bcc", "CC", "pad", ""]
+_SIZES = [
+    *(b'{"cc": [], "pad": "' + b"x" * (n - 21) + b'"}' for n in (LIMIT - 1, LIMIT, LIMIT + 1)),
+    *(b" " * n for n in (LIMIT, LIMIT + 1)),
+]
+"""Bodies about the 64 KiB limit: JSON, and white space (which is no body at all)."""
+
+
+def _json(value: Any, ascii_only: bool = True) -> bytes:
+    return json.dumps(value, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
+
+
+def _body(route: str) -> st.SearchStrategy[bytes]:
+    """Bodies for a POST to ``route``: one field at a time with a value of every type (each
+    pair is one choice, which keeps ten thousand examples quick), two such fields, CC lists
+    of good and hostile addresses, the special bodies, sizes about the limit, random bytes."""
+    fields = sorted(FIELDS[route] if route in FIELDS else FIELDS["resend"]) + _EXTRA_FIELDS
+    pairs = st.sampled_from([(f, v) for f in fields for v in _VALUES])
+    one_field = st.tuples(pairs, st.booleans()).map(lambda p: _json(dict([p[0]]), p[1]))
+    two_fields = st.tuples(pairs, pairs).map(lambda p: _json(dict(p)))
+    cc_lists = st.lists(_CC_ENTRY, max_size=22).map(lambda cc: _json({"cc": cc}, False))
+    free = st.tuples(st.sampled_from(fields), _JSON).map(lambda p: _json(dict([p])))
+    return st.one_of(
+        one_field,
+        two_fields,
+        cc_lists,
+        free,
+        st.sampled_from(_SPECIAL_BODIES),
+        st.sampled_from(_SIZES),
+        st.binary(max_size=64),
+    )
+
+
+ROUTES = ["resend", *(t.value for t in ExportType), "get", "emails", "history", "download"]
+_TARGETS = ["own", "own", "ready", "pending", "theirs", "unknown", "junk"]
+"""Which export a path names: ``own`` is the caller's READY export (olivia's for a caller
+with none), the others are olivia's READY and PENDING ones, otto's, and none at all."""
+_UNKNOWN = str(uuid4())
+
+
+_ROUTE = st.sampled_from(ROUTES)
+_TARGET = st.sampled_from(_TARGETS)
+_JUNK_ID = st.text(st.characters(codec="utf-8", exclude_characters="/"), max_size=30)
+_ODD_ROUTE = st.integers(0, 19)
+_ODD_METHOD = st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
+_ODD_CLIENT = st.sampled_from(_CLIENT_VALUES) | st.binary(max_size=16)
+_CONTENT_TYPE = _Header(
+    b"content-type", b"application/json", st.sampled_from(_CONTENT_TYPES) | st.binary(max_size=30)
+)
+_IDEMPOTENCY_KEY = (
+    st.binary(max_size=48)
+    | st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=300).map(str.encode)
+    | st.just(b"k" * 256)
+)
+_MODES = st.integers(0, 2**16 - 1)
+_ODD_LENGTH = st.sampled_from(_LENGTHS)
+_CUTS = st.lists(st.integers(0, LIMIT + 1), max_size=2)
+_SUFFIX = {"resend": "/resend-email", "get": "", "emails": "/emails", "download": "/download"}
+
+
+def _path(draw: st.DrawFn, stage: Stage, route: str, who: Caller) -> tuple[str, str | None]:
+    """The path of ``route``, and which of the stage's exports it names, if any."""
+    if route == "history":
+        return "/v1/exports", None
+    if route not in _SUFFIX:
+        return REQUEST_PATHS[ExportType(route)], None
+    target = draw(_TARGET)
+    if target == "own":
+        target = "theirs" if who.tenant_id == stage.exports["theirs"].tenant_id else "ready"
+    if target == "junk":
+        return f"/v1/exports/{draw(_JUNK_ID)}{_SUFFIX[route]}", None
+    if target == "unknown":
+        return f"/v1/exports/{_UNKNOWN}{_SUFFIX[route]}", None
+    return f"/v1/exports/{stage.exports[target].id}{_SUFFIX[route]}", target
+
+
+def requests(stage: Stage) -> st.SearchStrategy[Request]:
+    """Any request at any route of ``stage``'s world."""
+    keys = list(stage.keys)
+    odd_keys = (
+        st.sampled_from([*keys, b"", b"key-", b"\x00", "ключ".encode(), b"k" * 5000])
+        | st.sampled_from(keys).map(lambda k: k.upper())
+        | st.sampled_from(keys).map(lambda k: k + b" ")
+        | st.binary(max_size=40)
+    )
+    callers = st.sampled_from(list(stage.keys.values()))
+    headers_of = {
+        who: (
+            _Header(b"dj-api-key", key, odd_keys),
+            _Header(b"dj-client", who.client_type.value.encode(), _ODD_CLIENT),
+            _CONTENT_TYPE,
+        )
+        for key, who in stage.keys.items()
+    }
+    several = {h: h.several() for hs in headers_of.values() for h in hs}
+    bodies = {route: _body(route) for route in ROUTES}
+    queries = {route: _query(route, stage) for route in ROUTES}
+
+    @st.composite
+    def build(draw: st.DrawFn) -> Request:
+        route = draw(_ROUTE)
+        who = draw(callers)
+        posts = route == "resend" or route in REQUEST_PATHS
+        path, target = _path(draw, stage, route, who)
+        method = "POST" if posts else "GET"
+        if draw(_ODD_ROUTE) == 0:
+            method = draw(_ODD_METHOD)
+            path = draw(st.sampled_from([path, path + "/", "/v1/nowhere", "/v1/exports//emails"]))
+        modes = draw(_MODES)  # four bits a header, then the rest: 0 is a valid request
+        headers = [
+            header
+            for i, h in enumerate(headers_of[who])
+            for header in h.draw(draw, modes >> 4 * i & 15, several[h])
+        ]
+        if modes >> 12 & 1:
+            headers.append((b"idempotency-key", draw(_IDEMPOTENCY_KEY)))
+            if not modes & 15:  # sometimes twice
+                headers.append((b"idempotency-key", draw(_IDEMPOTENCY_KEY)))
+        body = draw(bodies[route]) if posts or draw(_ODD_ROUTE) == 0 else b""
+        if not modes >> 13 & 1:
+            headers.append((b"content-length", str(len(body)).encode()))
+        elif modes >> 14 & 1:
+            headers.append((b"content-length", draw(_ODD_LENGTH)))
+        if modes >> 15 & 1:
+            headers.reverse()
+        cuts = sorted(c % (len(body) + 1) for c in draw(_CUTS)) if body else []
+        chunks = [body[a:b] for a, b in zip([0, *cuts], [*cuts, len(body)], strict=True)]
+        return Request(route, method, path, target, headers, draw(queries[route]), chunks)
+
+    return build()
+
+
+_HISTORY_VALUES = [
+    *(t.value for t in ExportType),
+    *(s.value for s in ExportStatus),
+    *("0", "1", "100", "101", "-1", "1e3", " 5", "9" * 30, "", "%FF", "\u0663"),
+]
+_HISTORY_QUERIES = [
+    urlencode(pairs).encode()
+    for pairs in (
+        [],
+        *(
+            [(name, value)]
+            for name in ("type", "status", "page", "size")
+            for value in _HISTORY_VALUES
+        ),
+        [("size", "1"), ("size", "1000")],
+        [("type", "SUPPLIER_PAYOUTS"), ("status", "READY"), ("page", "0"), ("size", "100")],
+        [("junk", "1")],
+    )
+]
+
+
+def _query(route: str, stage: Stage) -> st.SearchStrategy[bytes]:
+    if route == "download":
+        tokens = list(stage.tokens.values())
+        queries = [
+            *(f"token={t}" for t in tokens),
+            *(f"token={t[:-2]}xx" for t in tokens),
+            *(f"token={a}&token={b}" for a in tokens for b in tokens),
+            "token=",
+            "",
+        ]
+        return st.sampled_from([q.encode() for q in queries]) | st.text(max_size=12).map(
+            lambda t: urlencode({"token": t}).encode()
+        )
+    if route == "history":
+        return st.sampled_from(_HISTORY_QUERIES) | st.binary(max_size=24)
+    return st.just(b"") | st.binary(max_size=16)
+
+
+__all__ = ["ALLOWED", "LIMIT", "PROBLEM_STATUS", "ROUTES", "Request", "Stage", "requests"]
