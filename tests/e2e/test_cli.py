@@ -5,18 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import queue
 import shlex
-import socket
-import subprocess
-import sys
-import threading
-import time
 from collections.abc import Iterator
 from email import message_from_string, policy
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from uuid import UUID
 
 import httpx
@@ -26,6 +19,7 @@ from export_resend.adapters.sql import Database
 from export_resend.adapters.sql.database import HEAD_REVISION
 from export_resend.cli import main
 from export_resend.domain.export import ExportStatus
+from tests.processes import Output, environment, free_port, serving
 
 
 @pytest.fixture(autouse=True)
@@ -104,72 +98,17 @@ def test_a_worker_refuses_settings_it_cannot_work_with(
     assert "Traceback" not in error
 
 
-class _Output:
-    """Lines a process prints, read in the background so that nothing blocks."""
-
-    def __init__(self, stream: IO[str]) -> None:
-        self.lines: list[str] = []
-        self._queue: queue.Queue[str] = queue.Queue()
-        self._stream = stream
-        self._reader = threading.Thread(target=self._pump, daemon=True)
-        self._reader.start()
-
-    def _pump(self) -> None:
-        for line in self._stream:
-            self._queue.put(line)
-
-    def close(self) -> None:
-        """After the process has ended: finish reading and close the pipe."""
-        self._reader.join(timeout=10)
-        self._stream.close()
-
-    def until(self, marker: str, timeout: float = 20.0) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                line = self._queue.get(timeout=0.1)
-            except queue.Empty:
-                continue
-            self.lines.append(line)
-            if marker in line:
-                return "".join(self.lines)
-        raise AssertionError(f"{marker!r} not printed in {timeout}s:\n{''.join(self.lines)}")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @contextlib.contextmanager
-def _serving(directory: Path, port: int) -> Iterator[_Output]:
+def _serving(directory: Path, port: int) -> Iterator[Output]:
     """``export-resend serve --demo`` on the embedded default in ``directory``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EXPORT_RESEND_")}
-    env["EXPORT_RESEND_PUBLIC_BASE_URL"] = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "export_resend.cli", "serve", "--demo", "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-        cwd=directory,
-    )
-    assert process.stdout is not None
-    output = _Output(process.stdout)
-    try:
-        output.until("Application startup complete")
+    env = environment(public_base_url=f"http://127.0.0.1:{port}")
+    with serving(env, port=port, cwd=directory, args=["--demo"]) as (output, _):
         yield output
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        output.close()
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[_Output, str]]:
-    port = _free_port()
+def served(tmp_path: Path) -> Iterator[tuple[Output, str]]:
+    port = free_port()
     with _serving(tmp_path, port) as output:
         yield output, f"http://127.0.0.1:{port}"
 
@@ -193,7 +132,7 @@ def _replay(command: str) -> httpx.Response:
 
 
 def test_a_resend_survives_a_restart(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     with _serving(tmp_path, port) as output:
         command = next(line for line in output.lines if "200 resend" in line)
         response = _replay(command.split(":", 1)[1].strip())
@@ -214,7 +153,7 @@ def test_a_resend_survives_a_restart(tmp_path: Path) -> None:
     assert asyncio.run(stored()) == [delivery["id"]]
 
 
-def test_serve_answers_the_printed_walkthrough_in_order(served: tuple[_Output, str]) -> None:
+def test_serve_answers_the_printed_walkthrough_in_order(served: tuple[Output, str]) -> None:
     output, base_url = served
     printed = "".join(output.lines)
     commands = [
@@ -243,7 +182,7 @@ def test_serve_answers_the_printed_walkthrough_in_order(served: tuple[_Output, s
 
 
 def test_a_requested_export_is_generated_emailed_downloadable_and_resent(
-    served: tuple[_Output, str],
+    served: tuple[Output, str],
 ) -> None:
     output, base_url = served
     printed = "".join(output.lines)

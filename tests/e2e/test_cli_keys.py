@@ -7,8 +7,6 @@ import json
 import os
 import re
 import shlex
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +21,7 @@ from export_resend.cli import main, parser
 from export_resend.container import Container
 from export_resend.domain.api_keys import ApiKey
 from export_resend.settings import Settings
-from tests.e2e.test_cli import _free_port, _Output
+from tests.processes import environment, serving
 
 README = Path(__file__).parents[2] / "README.md"
 OLIVIA = ["--tenant", "acme", "--user", "olivia", "--email", "olivia@acme.example.com"]
@@ -55,28 +53,10 @@ def listed(capsys: pytest.CaptureFixture[str], *args: str) -> list[dict[str, Any
 
 
 @pytest.fixture
-def serving(tmp_path: Path) -> Iterator[str]:
+def served(tmp_path: Path) -> Iterator[str]:
     """``export-resend serve`` on the embedded default in ``tmp_path``, caching no key."""
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EXPORT_RESEND_")}
-    env["EXPORT_RESEND_API_KEY_CACHE_SECONDS"] = "0"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "export_resend.cli", "serve", "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-    )
-    assert process.stdout is not None
-    output = _Output(process.stdout)
-    try:
-        output.until("Application startup complete")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        output.close()
+    with serving(environment(api_key_cache_seconds="0"), cwd=tmp_path) as (_, base_url):
+        yield base_url
 
 
 def test_create_prints_the_key_alone_once_and_says_it_will_not_be_shown_again(
@@ -93,7 +73,7 @@ def test_create_prints_the_key_alone_once_and_says_it_will_not_be_shown_again(
 
 
 def test_a_created_key_works_over_http_until_it_is_revoked(
-    capsys: pytest.CaptureFixture[str], serving: str
+    capsys: pytest.CaptureFixture[str], served: str
 ) -> None:
     key = ApiKey.parse(create(capsys))
     headers = {"dj-api-key": key.text, "dj-client": "OPERATOR"}
@@ -101,7 +81,7 @@ def test_a_created_key_works_over_http_until_it_is_revoked(
     assert fresh["lastUsedAt"] is None
 
     before = datetime.now(UTC)
-    answer = httpx.get(f"{serving}/v1/exports", headers=headers, timeout=10)
+    answer = httpx.get(f"{served}/v1/exports", headers=headers, timeout=10)
     assert answer.status_code == 200, answer.text
     [used] = listed(capsys)
     assert used["keyId"] == key.key_id
@@ -115,18 +95,18 @@ def test_a_created_key_works_over_http_until_it_is_revoked(
     status, out, _ = keys(capsys, "revoke", key.key_id)
     assert status == 0
     assert f"API key {key.key_id} of user olivia of tenant acme is revoked since" in out
-    refused = httpx.get(f"{serving}/v1/exports", headers=headers, timeout=10)
+    refused = httpx.get(f"{served}/v1/exports", headers=headers, timeout=10)
     assert refused.status_code == 401
     assert refused.json()["code"] == "UNAUTHENTICATED"
     [revoked] = listed(capsys)
     assert revoked["revokedAt"] is not None
 
 
-def test_a_mistyped_key_is_a_401(capsys: pytest.CaptureFixture[str], serving: str) -> None:
+def test_a_mistyped_key_is_a_401(capsys: pytest.CaptureFixture[str], served: str) -> None:
     key = create(capsys)
     typo = key[:-1] + ("0" if key[-1] != "0" else "1")
     answer = httpx.get(
-        f"{serving}/v1/exports", headers={"dj-api-key": typo, "dj-client": "OPERATOR"}, timeout=10
+        f"{served}/v1/exports", headers={"dj-api-key": typo, "dj-client": "OPERATOR"}, timeout=10
     )
     assert answer.status_code == 401
     assert typo not in answer.text

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import subprocess
 import sys
 from collections import Counter
@@ -20,8 +19,8 @@ import pytest
 from export_resend.adapters.sql import Database
 from export_resend.domain.delivery import DeliveryKind
 from tests.conftest import LINK_SECRET
-from tests.e2e.test_cli import _free_port, _Output
 from tests.postgres import scratch_database
+from tests.processes import environment, serving
 
 pytestmark = pytest.mark.postgres
 
@@ -37,15 +36,8 @@ async def shared() -> AsyncIterator[tuple[str, Database]]:
             await database.dispose()
 
 
-def _env(url: str, **settings: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EXPORT_RESEND_")}
-    return {
-        **env,
-        "EXPORT_RESEND_DATABASE_URL": url,
-        "EXPORT_RESEND_LINK_SECRET": LINK_SECRET,
-        "EXPORT_RESEND_SERVE_DISPATCHER": "false",
-        **{f"EXPORT_RESEND_{k.upper()}": v for k, v in settings.items()},
-    }
+def _env(url: str) -> dict[str, str]:
+    return environment(database_url=url, link_secret=LINK_SECRET, serve_dispatcher="false")
 
 
 def _demo(url: str) -> dict[str, Any]:
@@ -64,29 +56,8 @@ def _demo(url: str) -> dict[str, Any]:
 @contextlib.contextmanager
 def _servers(url: str, count: int) -> Iterator[list[str]]:
     """``count`` serve processes on ``url``; yields their base URLs."""
-    started: list[tuple[subprocess.Popen[str], _Output]] = []
-    bases = []
-    try:
-        for _ in range(count):
-            port = _free_port()
-            process = subprocess.Popen(
-                [sys.executable, "-m", "export_resend.cli", "serve", "--port", str(port)],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                env=_env(url),
-            )
-            assert process.stdout is not None
-            started.append((process, _Output(process.stdout)))
-            bases.append(f"http://127.0.0.1:{port}")
-        for _, output in started:
-            output.until("Application startup complete")
-        yield bases
-    finally:
-        for process, output in started:
-            process.terminate()
-            process.wait(timeout=10)
-            output.close()
+    with contextlib.ExitStack() as stack:
+        yield [stack.enter_context(serving(_env(url)))[1] for _ in range(count)]
 
 
 async def _resends(database: Database, export_id: UUID) -> int:

@@ -7,22 +7,17 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import httpx
 
-
-def _free_port() -> int:
-    with socket.create_server(("127.0.0.1", 0)) as probe:
-        port: int = probe.getsockname()[1]
-    return port
+from tests.processes import free_port
 
 
 async def test_a_worker_serves_livez_readyz_and_metrics_and_logs_json(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "EXPORT_RESEND_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'worker.db'}",
