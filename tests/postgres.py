@@ -104,3 +104,16 @@ async def scratch_database() -> AsyncIterator[str]:
         yield server.set(database=name).render_as_string(hide_password=False)
     finally:
         await _admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.asynccontextmanager
+async def migrated_scratch_database(pool_size: int = 4) -> AsyncIterator[tuple[str, Database]]:
+    """A migrated database of its own, so no other test's rows are there; its URL and an
+    open ``Database`` on it, disposed of and dropped on leaving."""
+    async with scratch_database() as url:
+        database = Database(url, pool_size=pool_size)
+        try:
+            await database.upgrade()
+            yield url, database
+        finally:
+            await database.dispose()

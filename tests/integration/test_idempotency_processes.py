@@ -19,7 +19,7 @@ import pytest
 from export_resend.adapters.sql import Database
 from export_resend.domain.delivery import DeliveryKind
 from tests.conftest import LINK_SECRET
-from tests.postgres import scratch_database
+from tests.postgres import migrated_scratch_database
 from tests.processes import environment, serving
 
 pytestmark = pytest.mark.postgres
@@ -27,13 +27,8 @@ pytestmark = pytest.mark.postgres
 
 @pytest.fixture
 async def shared() -> AsyncIterator[tuple[str, Database]]:
-    async with scratch_database() as url:
-        database = Database(url, pool_size=2)
-        try:
-            await database.upgrade()
-            yield url, database
-        finally:
-            await database.dispose()
+    async with migrated_scratch_database(pool_size=2) as opened:
+        yield opened
 
 
 def _env(url: str) -> dict[str, str]:

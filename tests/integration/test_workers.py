@@ -22,7 +22,7 @@ from export_resend.domain.delivery import Delivery, DeliveryKind, DeliveryStatus
 from export_resend.domain.recipients import Recipients
 from tests.conftest import LINK_SECRET
 from tests.factories import caller, export
-from tests.postgres import scratch_database
+from tests.postgres import migrated_scratch_database
 from tests.smtp import SmtpServer
 
 OLIVIA = caller("olivia", "acme")
@@ -31,13 +31,8 @@ OLIVIA = caller("olivia", "acme")
 @pytest.fixture
 async def outbox() -> AsyncIterator[tuple[str, Database]]:
     """A migrated PostgreSQL database of this test's own, so no other test's rows are due."""
-    async with scratch_database() as url:
-        database = Database(url, pool_size=4)
-        try:
-            await database.upgrade()
-            yield url, database
-        finally:
-            await database.dispose()
+    async with migrated_scratch_database() as opened:
+        yield opened
 
 
 async def _queue(database: Database, count: int) -> list[Delivery]:
