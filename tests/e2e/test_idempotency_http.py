@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import sys
 from datetime import timedelta
 from uuid import uuid4
 
 import httpx
 import pytest
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
 
+from export_resend.adapters.http.idempotency import IdempotentRequests
 from export_resend.application.authenticate_caller import hash_api_key
 from export_resend.application.idempotency import Claim, fingerprint
 from export_resend.domain.export import ExportStatus
@@ -311,3 +315,79 @@ async def test_a_keyed_request_with_a_query_string_that_is_not_utf8_is_answered(
         app, "POST", route.replace("{id}", str(target.id)), headers=headers, query=b"\x80"
     )
     assert answer.status in (200, 202)
+
+
+async def test_bodies_nested_up_to_the_recursion_limit_are_400_never_500(api: Api) -> None:
+    """The fingerprint walks the body again, deeper in the stack than the parser did: a
+    depth that the parser just accepted must not reach the recursion limit there."""
+    app = create_app(container=api.world.container)
+    headers = [
+        *((name.encode(), value.encode()) for name, value in api.headers(OLIVIA).items()),
+        (b"content-type", b"application/json"),
+        (b"idempotency-key", b"k-deep"),
+    ]
+    limit = sys.getrecursionlimit()
+    statuses = set()
+    for depth in range(limit - 150, limit + 50):
+        body = b'{"x":' + b"[" * depth + b"]" * depth + b"}"
+        answer = await call(app, "POST", REQUEST_ROUTES[0], headers=headers, chunks=[body])
+        statuses.add(answer.status)
+    assert statuses == {400}
+    assert api.world.store.exports == {}
+
+
+@pytest.mark.parametrize(("depth", "status"), [(31, 202), (32, 400)])
+async def test_a_body_may_nest_32_levels(api: Api, depth: int, status: int) -> None:
+    body = '{"x":' + "[" * depth + "]" * depth + "}"  # the object itself is one level
+    answer = await api.client.post(
+        REQUEST_ROUTES[0],
+        headers={**api.headers(OLIVIA), "content-type": "application/json"},
+        content=body,
+    )
+    assert answer.status_code == status
+    if status == 400:
+        assert answer.json()["errors"][0]["field"] == "body"
+
+
+async def test_a_request_cancelled_midway_gives_its_key_back(api: Api) -> None:
+    container = api.world.container
+    requests = IdempotentRequests(
+        begin=container.begin_idempotent_request(), release=container.release_idempotency_key()
+    )
+    headers = {**api.headers(OLIVIA), "idempotency-key": "k-cancelled"}
+    request = Request(
+        {
+            "type": "http",
+            "method": "POST",
+            "path": "/x",
+            "headers": [(k.encode(), v.encode()) for k, v in headers.items()],
+        }
+    )
+    started = asyncio.Event()
+
+    async def forever(_: object) -> str:
+        started.set()
+        await asyncio.Event().wait()
+        return "never"
+
+    running = asyncio.create_task(
+        requests.run(request, name="POST /x", body={}, call=forever, respond=PlainTextResponse)
+    )
+    await started.wait()
+    assert len(api.world.store.idempotency) == 1  # held while the request runs
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    assert api.world.store.idempotency == {}
+
+
+async def test_no_body_null_and_an_empty_object_are_one_body(api: Api) -> None:
+    target = await api.world.add_export(export(OLIVIA))
+    headers = api.headers(OLIVIA, **_key(), **{"content-type": "application/json"})
+    answers = [
+        await api.client.post(_resend(target.id), headers=headers, content=body)
+        for body in (b"", b"null", b"{}")
+    ]
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    assert [a.headers.get("Idempotent-Replayed") for a in answers] == [None, "true", "true"]
+    assert len(api.world.deliveries(target.id)) == 1

@@ -132,6 +132,28 @@ class IdempotencyKeyRepositoryContract:
         assert results.count(None) == 1
         assert await self._get(unit_of_work, key) in (first, second)
 
+    async def test_a_locked_read_waits_for_another_unit_of_work_holding_the_key(
+        self, unit_of_work: UnitOfWorkFactory
+    ) -> None:
+        """What makes a take-over safe: the holder that reads its key with ``lock`` cannot be
+        overtaken before it commits; the next locked read sees what it wrote."""
+        record = _record(_key())
+        await self._add(unit_of_work, record)
+        done = record.completed(_RESPONSE)
+
+        async def read_locked() -> IdempotencyRecord | None:
+            async with unit_of_work() as uow:
+                return await uow.idempotency.get(record.key, lock=True)
+
+        async with unit_of_work() as first:
+            assert await first.idempotency.get(record.key, lock=True) == record
+            second = asyncio.create_task(read_locked())
+            await asyncio.sleep(0.3)
+            assert not second.done(), "a second locked read did not wait for the first"
+            await first.idempotency.update(done)
+            await first.commit()
+        assert await asyncio.wait_for(second, 10) == done
+
     async def test_a_removed_key_is_gone_and_removing_it_again_is_no_error(
         self, unit_of_work: UnitOfWorkFactory
     ) -> None:

@@ -15,6 +15,9 @@ from export_resend.adapters.http.problems import (
 from export_resend.application.errors import FieldErrorCode, FieldIssue, ValidationFailed
 
 MAX_BODY_BYTES = 64 * 1024
+MAX_DEPTH = 32
+"""The deepest nesting of arrays and objects a body may have: far more than any request
+needs, and far from the recursion limit of anything that later walks the value."""
 
 
 def _is_json(content_type: str) -> bool:
@@ -40,6 +43,20 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def _depth(value: Any) -> int:
+    """How deeply ``value`` nests arrays and objects, found without recursion."""
+    deepest, pending = 0, [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list):
+            depth += 1
+            deepest = max(deepest, depth)
+            pending.extend(
+                (child, depth) for child in (item.values() if isinstance(item, dict) else item)
+            )
+    return deepest
+
+
 async def read_body(request: Request, limit: int) -> bytes:
     """The whole body, refusing (413) anything over ``limit`` bytes without reading it all."""
     declared = request.headers.get("content-length")
@@ -58,7 +75,8 @@ async def read_json_object(request: Request, limit: int = MAX_BODY_BYTES) -> dic
 
     Raises ``PayloadTooLarge`` (413), ``UnsupportedMediaType`` (415) for a body that is not
     declared as UTF-8 JSON, ``InvalidJson`` (400) for anything ``json`` cannot read or for a
-    duplicated key, and ``ValidationFailed`` (400) for JSON that is not an object.
+    duplicated key, and ``ValidationFailed`` (400) for JSON that is not an object or that
+    nests deeper than ``MAX_DEPTH``.
     """
     body = await read_body(request, limit)
     if not body.strip():
@@ -79,6 +97,16 @@ async def read_json_object(request: Request, limit: int = MAX_BODY_BYTES) -> dic
         raise InvalidJson("the body holds a lone UTF-16 surrogate, which is not text") from exc
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise InvalidJson(f"the body is not valid JSON: {exc}") from exc
+    if _depth(value) > MAX_DEPTH:
+        raise ValidationFailed(
+            [
+                FieldIssue(
+                    FieldErrorCode.SIZE_LIMIT_EXCEEDED.value,
+                    "body",
+                    f"nests arrays and objects deeper than {MAX_DEPTH} levels",
+                )
+            ]
+        )
     if value is None:
         return None
     if not isinstance(value, dict):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -83,8 +84,9 @@ class IdempotentRequests:
             return replayed(outcome.response)
         try:
             result = await call(IdempotentResponse(outcome, lambda r: stored(respond(r))))
-        except Exception:
-            await self._release(outcome)
+        except BaseException:
+            # cancelled too (a shutdown): give the key back rather than hold it a whole lease
+            await asyncio.shield(self._release(outcome))
             raise
         return respond(result)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Hashable, Sequence
 from datetime import datetime, timedelta
@@ -44,6 +45,8 @@ class InMemoryStore(DatabaseProbe):
         self.deliveries: dict[UUID, Delivery] = {}
         self.jobs: dict[UUID, GenerationJob] = {}
         self.idempotency: dict[IdempotencyKey, IdempotencyRecord] = {}
+        self.key_locks: dict[IdempotencyKey, asyncio.Lock] = {}
+        """Idempotency keys read with ``lock`` by a unit of work still open."""
         self.held: set[UUID] = set()
         """Deliveries and jobs claimed or locked by a unit of work that is still open."""
 
@@ -297,14 +300,32 @@ def _backlog(queued_at: list[datetime], due: int) -> Backlog:
 
 
 class InMemoryIdempotencyKeyRepository(IdempotencyKeyRepository):
-    """Idempotency keys of one in-memory unit of work (``lock`` needs no lock, as for
-    exports); of two units of work adding one key, the second to commit is refused."""
+    """Idempotency keys of one in-memory unit of work. ``get(lock=True)`` waits while another
+    open unit of work holds the key, and holds it until this one ends; of two units of work
+    adding one key, the second to commit is refused."""
 
-    def __init__(self, table: _Table[IdempotencyKey, IdempotencyRecord]) -> None:
+    def __init__(
+        self,
+        table: _Table[IdempotencyKey, IdempotencyRecord],
+        locks: dict[IdempotencyKey, asyncio.Lock],
+    ) -> None:
         self._table = table
+        self._locks = locks
+        self._holding: list[asyncio.Lock] = []
 
     async def get(self, key: IdempotencyKey, *, lock: bool = False) -> IdempotencyRecord | None:
+        if lock:
+            key_lock = self._locks.setdefault(key, asyncio.Lock())
+            if key_lock not in self._holding:
+                await key_lock.acquire()
+                self._holding.append(key_lock)
         return self._table.get(key)
+
+    def let_go(self) -> None:
+        """The unit of work is over: other units of work may lock what it held."""
+        for key_lock in self._holding:
+            key_lock.release()
+        self._holding.clear()
 
     async def add(self, record: IdempotencyRecord) -> None:
         self._table.add(record.key, record)
@@ -338,7 +359,7 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.exports = InMemoryExportRepository(self._exports, store.exports)
         self.deliveries = InMemoryDeliveryRepository(self._deliveries, store.held)
         self.jobs = InMemoryGenerationJobRepository(self._jobs, store.held)
-        self.idempotency = InMemoryIdempotencyKeyRepository(self._idempotency)
+        self.idempotency = InMemoryIdempotencyKeyRepository(self._idempotency, store.key_locks)
 
     async def __aenter__(self) -> Self:
         return self
@@ -356,6 +377,7 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.exports.discard()
         self.deliveries.let_go()
         self.jobs.let_go()
+        self.idempotency.let_go()
         self._over()
 
     async def commit(self) -> None:
@@ -371,6 +393,7 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.exports.discard()
         self.deliveries.let_go()
         self.jobs.let_go()
+        self.idempotency.let_go()
         self._over()
 
     def _over(self) -> None:
