@@ -150,6 +150,12 @@ class Settings(BaseSettings):
                 "EXPORT_RESEND_DELIVERY_LEASE must be at least twice EXPORT_RESEND_SMTP_TIMEOUT,"
                 " or a slow send would lose its lease and be sent twice"
             )
+        if self.idempotency_retention < self.idempotency_lease:
+            raise ValueError(
+                "EXPORT_RESEND_IDEMPOTENCY_RETENTION must be at least"
+                " EXPORT_RESEND_IDEMPOTENCY_LEASE, or a key could be forgotten while its"
+                " request still runs"
+            )
         if (self.smtp_username is None) != (self.smtp_password is None):
             raise ValueError(
                 "set both EXPORT_RESEND_SMTP_USERNAME and EXPORT_RESEND_SMTP_PASSWORD, or neither"

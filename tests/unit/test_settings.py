@@ -136,6 +136,8 @@ def test_the_smtp_defaults_are_the_specifications() -> None:
             "must not exceed",
         ),
         ({"dispatch_concurrency": 0}, "dispatch_concurrency"),
+        ({"idempotency_retention": "30 seconds"}, "IDEMPOTENCY_RETENTION must be at least"),
+        ({"resend_limit_per_hour": 0}, "resend_limit_per_hour"),
     ],
 )
 def test_incoherent_delivery_settings_are_refused(values: dict[str, object], message: str) -> None:
