@@ -106,6 +106,32 @@ async def test_resends_at_once_beyond_the_limit_are_refused_not_counted_twice(
     assert len(await _deliveries(store, target.id)) == 5
 
 
+async def test_a_resend_that_waited_for_the_lock_counts_from_when_it_got_it(
+    database: Database,
+) -> None:
+    """Another replica's resend that read its clock later but took the export's lock first
+    is counted from the moment the waiting one reads: never ahead of it, so Retry-After
+    never exceeds the hour (it was 3601 now and then with two serve processes)."""
+    target = await _stored(database, export(OLIVIA))
+    clock = ManualClock(NOW)
+    resend = _resend(database, clock, per_hour=1)
+    async with database.unit_of_work() as other_replica:
+        assert await other_replica.exports.get(target.id, lock=True) is not None
+        waiting = asyncio.create_task(resend(OLIVIA, ResendExportEmailCommand(export_id=target.id)))
+        await asyncio.sleep(BLOCKED)
+        assert not waiting.done()  # held back by the lock
+        clock.advance(timedelta(minutes=10))
+        await other_replica.deliveries.add(
+            Delivery.queue(
+                target.id, DeliveryKind.RESEND, Recipients(OLIVIA.email), clock.now(), "x.io"
+            )
+        )
+        await other_replica.commit()
+    with pytest.raises(ResendRateLimited) as refused:
+        await asyncio.wait_for(waiting, 10)
+    assert refused.value.retry_after_seconds == 3600
+
+
 async def test_an_expiry_waits_for_a_resend_in_progress(postgres: Database) -> None:
     target = await _stored(postgres, export(OLIVIA))
     async with postgres.unit_of_work() as resend:

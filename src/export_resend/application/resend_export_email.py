@@ -99,13 +99,15 @@ class ResendExportEmail:
         *,
         idempotency: IdempotentResponse[ResendReceipt] | None = None,
     ) -> ResendReceipt:
-        now = self._clock.now()
         async with self._unit_of_work() as uow:
             # the exclusive lock makes an expiry wait for this resend, or this resend see
             # it; and concurrent resends of one export take turns, so the limit holds
             export = await uow.exports.get(command.export_id, lock=True)
             if export is None:
                 raise ExportNotFound(command.export_id)
+            # read once the lock is held: a resend that took it first, however late it read
+            # the clock, is then never ahead of this one, so the count and Retry-After hold
+            now = self._clock.now()
             plan = export.plan_resend(caller, command.cc, now)
             counted = await uow.deliveries.queued_since(
                 export.id, DeliveryKind.RESEND, self._limit.counted_after(now)
