@@ -112,6 +112,30 @@ async def test_a_key_is_scoped_to_the_route_and_the_api_key(api: Api) -> None:
     assert await _sent(api) == 3
 
 
+async def test_one_key_from_two_api_keys_on_one_route_is_two_keys(api: Api) -> None:
+    """The test above changes the route with the API key; this one keeps the route, so it
+    fails if the API key is left out of the scope: Oscar would be answered Olivia's
+    stored response (her export, her recipients)."""
+    mine = await api.world.add_export(export(OLIVIA))
+    key = _key()
+    body = {"cc": ["a@acme.example.com"]}
+
+    olivias = await api.client.post(
+        REQUEST_ROUTES[0], headers=api.headers(OLIVIA, **key), json=body
+    )
+    oscars = await api.client.post(REQUEST_ROUTES[0], headers=api.headers(OSCAR, **key), json=body)
+    resent = await api.client.post(_resend(mine.id), headers=api.headers(OLIVIA, **key))
+    refused = await api.client.post(_resend(mine.id), headers=api.headers(OSCAR, **key))
+
+    assert [olivias.status_code, oscars.status_code] == [202, 202]
+    assert "Idempotent-Replayed" not in oscars.headers
+    assert oscars.json()["exportId"] != olivias.json()["exportId"]
+    assert resent.status_code == 200
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "EXPORT_FORBIDDEN"
+    assert len(api.world.deliveries(mine.id)) == 1
+
+
 async def test_a_request_still_in_flight_is_409_with_retry_after(api: Api) -> None:
     target = await api.world.add_export(export(OLIVIA))
     key = _key()
