@@ -65,8 +65,8 @@ class ExpireExports:
 
 class ExpirySweeper:
     """Runs ``ExpireExports`` every ``interval`` seconds until stopped, then ``purge`` (the
-    idempotency keys past retention) if given; a failed sweep is logged and the next one
-    runs as planned."""
+    idempotency keys past retention) if given, whether or not the expiry failed; a failure
+    of either is logged and the next sweep runs as planned."""
 
     def __init__(
         self,
@@ -100,8 +100,15 @@ class ExpirySweeper:
             try:
                 if count := await self._sweep():
                     log.info("%d exports expired; their files are deleted", count)
+            except Exception:
+                log.exception("the expiry sweep failed; trying again in %s s", self._interval)
+            # on its own: an expiry that fails every time (a file store refusing one delete)
+            # must not keep the idempotency keys from ever being deleted
+            try:
                 if self._purge is not None and (count := await self._purge()):
                     log.info("%d idempotency keys past retention deleted", count)
             except Exception:
-                log.exception("the expiry sweep failed; trying again in %s s", self._interval)
+                log.exception(
+                    "the idempotency key purge failed; trying again in %s s", self._interval
+                )
             await asyncio.sleep(self._interval)

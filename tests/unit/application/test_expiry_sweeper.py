@@ -11,17 +11,18 @@ from export_resend.application.expiry import ExpirySweeper
 
 
 class Counting:
-    def __init__(self, fail_first: bool = False) -> None:
+    def __init__(self, fail_first: bool = False, fail_always: bool = False) -> None:
         self.calls = 0
         self.target = 0
         self.reached = asyncio.Event()
         self._fail_first = fail_first
+        self._fail_always = fail_always
 
     async def __call__(self) -> int:
         self.calls += 1
         if self.calls >= self.target:
             self.reached.set()
-        if self._fail_first and self.calls == 1:
+        if self._fail_always or (self._fail_first and self.calls == 1):
             raise RuntimeError("database away")
         return 1
 
@@ -50,7 +51,24 @@ async def test_a_failed_sweep_is_logged_and_the_next_one_runs(
     expire, purge = Counting(fail_first=True), Counting()
     await _run_until(ExpirySweeper(expire, purge=purge, interval=0.001), purge, 2)
     assert "the expiry sweep failed" in caplog.text
-    assert expire.calls >= 3  # the first failed before purging; two more ran both
+    assert expire.calls >= 2
+
+
+async def test_keys_are_purged_even_when_every_expiry_fails(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    expire, purge = Counting(fail_always=True), Counting()
+    await _run_until(ExpirySweeper(expire, purge=purge, interval=0.001), purge, 2)
+    assert purge.calls >= 2
+    assert "the expiry sweep failed" in caplog.text
+
+
+async def test_a_failed_purge_is_logged_and_the_next_one_runs(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    expire, purge = Counting(), Counting(fail_first=True)
+    await _run_until(ExpirySweeper(expire, purge=purge, interval=0.001), purge, 2)
+    assert "the idempotency key purge failed" in caplog.text
 
 
 async def test_stop_ends_the_loop() -> None:
