@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections.abc import Sequence
 from email import message_from_string, policy
@@ -17,6 +18,7 @@ from export_resend.adapters.memory import (
     InMemoryUnitOfWork,
 )
 from export_resend.domain.delivery import RecipientOutcome, RecipientResult
+from export_resend.domain.idempotency import IdempotencyKey
 from export_resend.domain.ports import ApiKeyStore, Mailer, MailerUnavailable, UnitOfWorkFactory
 from export_resend.testing.contracts import (
     ApiKeyStoreContract,
@@ -34,6 +36,28 @@ class TestInMemoryUnitOfWork(UnitOfWorkContract, IdempotencyKeyRepositoryContrac
     def unit_of_work(self) -> UnitOfWorkFactory:
         store = InMemoryStore()
         return lambda: InMemoryUnitOfWork(store)
+
+
+async def test_an_idempotency_key_lock_is_forgotten_once_no_unit_of_work_uses_it() -> None:
+    """Locks are made per key on first use; without forgetting them, every key ever used
+    would keep one, after the purge too."""
+    store = InMemoryStore()
+    key = IdempotencyKey("scope", "POST /v1/x", "k")
+
+    async def read_locked() -> None:
+        async with InMemoryUnitOfWork(store) as uow:
+            await uow.idempotency.get(key, lock=True)
+
+    async with InMemoryUnitOfWork(store) as holder:
+        await holder.idempotency.get(key, lock=True)
+        waiting, cancelled = asyncio.create_task(read_locked()), asyncio.create_task(read_locked())
+        await asyncio.sleep(0)
+        cancelled.cancel()
+        await asyncio.gather(cancelled, return_exceptions=True)
+        assert list(store.key_locks) == [key]
+    await asyncio.wait_for(waiting, 5)
+    assert store.key_locks == {}
+    assert store.key_lock_users == {}
 
 
 class TestInMemoryApiKeyStore(ApiKeyStoreContract):

@@ -47,6 +47,9 @@ class InMemoryStore(DatabaseProbe):
         self.idempotency: dict[IdempotencyKey, IdempotencyRecord] = {}
         self.key_locks: dict[IdempotencyKey, asyncio.Lock] = {}
         """Idempotency keys read with ``lock`` by a unit of work still open."""
+        self.key_lock_users: dict[IdempotencyKey, int] = {}
+        """How many open units of work hold or wait for each of ``key_locks``: a lock is
+        forgotten when none does, or every key ever used would keep one."""
         self.held: set[UUID] = set()
         """Deliveries and jobs claimed or locked by a unit of work that is still open."""
 
@@ -308,23 +311,35 @@ class InMemoryIdempotencyKeyRepository(IdempotencyKeyRepository):
         self,
         table: _Table[IdempotencyKey, IdempotencyRecord],
         locks: dict[IdempotencyKey, asyncio.Lock],
+        users: dict[IdempotencyKey, int],
     ) -> None:
         self._table = table
         self._locks = locks
-        self._holding: list[asyncio.Lock] = []
+        self._users = users
+        self._holding: list[IdempotencyKey] = []
 
     async def get(self, key: IdempotencyKey, *, lock: bool = False) -> IdempotencyRecord | None:
-        if lock:
+        if lock and key not in self._holding:
             key_lock = self._locks.setdefault(key, asyncio.Lock())
-            if key_lock not in self._holding:
+            self._users[key] = self._users.get(key, 0) + 1
+            try:
                 await key_lock.acquire()
-                self._holding.append(key_lock)
+            except BaseException:  # cancelled while waiting
+                self._done_with(key)
+                raise
+            self._holding.append(key)
         return self._table.get(key)
+
+    def _done_with(self, key: IdempotencyKey) -> None:
+        self._users[key] -= 1
+        if not self._users[key]:
+            del self._users[key], self._locks[key]
 
     def let_go(self) -> None:
         """The unit of work is over: other units of work may lock what it held."""
-        for key_lock in self._holding:
-            key_lock.release()
+        for key in self._holding:
+            self._locks[key].release()
+            self._done_with(key)
         self._holding.clear()
 
     async def add(self, record: IdempotencyRecord) -> None:
@@ -359,7 +374,9 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.exports = InMemoryExportRepository(self._exports, store.exports)
         self.deliveries = InMemoryDeliveryRepository(self._deliveries, store.held)
         self.jobs = InMemoryGenerationJobRepository(self._jobs, store.held)
-        self.idempotency = InMemoryIdempotencyKeyRepository(self._idempotency, store.key_locks)
+        self.idempotency = InMemoryIdempotencyKeyRepository(
+            self._idempotency, store.key_locks, store.key_lock_users
+        )
 
     async def __aenter__(self) -> Self:
         return self
