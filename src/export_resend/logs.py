@@ -23,6 +23,7 @@ from typing import Any, TextIO
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
+from export_resend.domain.api_keys import CHECKSUM_LENGTH, KEY_ID_LENGTH, PREFIX, SECRET_LENGTH
 from export_resend.settings import LogFormat, LogLevel
 
 SENSITIVE_KEYS = frozenset(
@@ -49,6 +50,14 @@ def _long_key(match: re.Match[str]) -> str:
 
 
 SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]], ...] = (
+    # our own API keys, exactly, whatever touches them ("req-erk_…" is a valid request id)
+    (
+        re.compile(
+            rf"{PREFIX}[0-9A-Za-z]{{{KEY_ID_LENGTH}}}"
+            rf"_[0-9A-Za-z]{{{SECRET_LENGTH + CHECKSUM_LENGTH}}}"
+        ),
+        "[api-key]",
+    ),
     # a credential in a query string or a key=value text: keep the name, drop the value
     (
         re.compile(r"(?i)\b(token|api[_-]?key|password|secret|signature)=[^&\s\"',;]+"),

@@ -113,3 +113,12 @@ def test_without_the_last_resort_nothing_is_replaced() -> None:
     with captured_logs(redact=False) as logs:
         log.info("to olivia@acme.example.com")
     assert logs.lines()[0]["event"] == "to olivia@acme.example.com"
+
+
+def test_the_last_resort_knows_our_own_keys_whatever_touches_them() -> None:
+    # a request id is any run of letters, digits and ". _ : -": a client may build one from
+    # its key, and it is written on every line of the request
+    key = demo_api_key("olivia").text
+    for text in (f"req-{key}", f"{key}-retry-2", f"a-{key}-b", f"{key}:1"):
+        assert key not in redact_text(text), text
+        assert "[api-key]" in redact_text(text)
