@@ -134,8 +134,9 @@ def configure_logging(
 ) -> None:
     """Send every log record of the process to ``stream`` (standard error), rendered.
 
-    Replaces the root logger's handlers; uvicorn's loggers propagate to it, and its access
-    log is silenced (``adapters/http/access.py`` writes one without the query string).
+    Replaces the root logger's handlers; uvicorn's loggers and Python's warnings propagate
+    to it, and uvicorn's access log is silenced (``adapters/http/access.py`` writes one
+    without the query string).
     ``redact=False`` leaves out ``redact_secrets``: tests use it to show that the log calls
     themselves are clean.
     """
@@ -159,7 +160,8 @@ def configure_logging(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.value)
-    _route_to_root(["uvicorn", "uvicorn.error", "uvicorn.asgi", "alembic"])
+    _route_to_root(["uvicorn", "uvicorn.error", "uvicorn.asgi", "alembic", "py.warnings"])
+    logging.captureWarnings(True)  # a warning is a line too (logger "py.warnings"), not raw text
     access = logging.getLogger("uvicorn.access")
     access.handlers.clear()
     access.propagate = False
