@@ -24,7 +24,15 @@ import structlog
 from export_resend.logs import QUIET_LOGGERS, configure_logging
 from export_resend.settings import LogFormat, LogLevel
 
-_TOUCHED = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi", "alembic", *QUIET_LOGGERS)
+_TOUCHED = (
+    "uvicorn",
+    "uvicorn.error",
+    "uvicorn.access",
+    "uvicorn.asgi",
+    "alembic",
+    "py.warnings",
+    *QUIET_LOGGERS,
+)
 
 
 @dataclass
@@ -68,5 +76,6 @@ def captured_logs(
             logger.handlers[:] = handlers
             logger.setLevel(level_)
             logger.propagate, logger.disabled = propagate, disabled
+        logging.captureWarnings(False)
         structlog.reset_defaults()
         structlog.contextvars.clear_contextvars()

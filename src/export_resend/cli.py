@@ -17,8 +17,8 @@ from typing import Any
 import asyncpg
 import uvicorn
 from pydantic import ValidationError
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from starlette.types import ASGIApp
 
 from export_resend.adapters.sql import Database
@@ -373,20 +373,33 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def _readable(settings: Settings, *, user: bool) -> str:
+    """The database URL for people: never its password, nor its query (asyncpg takes
+    ``?password=`` too); its user only if ``user``."""
+    try:
+        url = make_url(settings.database_url)
+    except (ValueError, ArgumentError):
+        return "(unreadable URL)"
+    # a password with an unencoded '@' ends at it for the parser, the rest taken for the host
+    host = url.host.rpartition("@")[2] if url.host else None
+    shown = URL.create(
+        url.drivername,
+        username=url.username if user else None,
+        password=url.password if user else None,
+        host=host,
+        port=url.port,
+        database=url.database,
+    )
+    return shown.render_as_string(hide_password=True)
+
+
 def _without_credentials(settings: Settings) -> str:
     """The database URL without user or password, fit for a log line."""
-    try:
-        url = make_url(settings.database_url).set(username=None, password=None)
-    except ValueError:
-        return "(unreadable URL)"
-    return url.render_as_string(hide_password=True)
+    return _readable(settings, user=False)
 
 
 def _shown(settings: Settings) -> str:
-    try:
-        return make_url(settings.database_url).render_as_string(hide_password=True)
-    except ValueError:
-        return "(unreadable URL)"
+    return _readable(settings, user=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -78,7 +78,8 @@ def storage_kind(settings: Settings) -> str:
         return "memory"
     if url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
         return "sql"
-    shown = url.split("@")[-1] if "@" in url else url  # never echo a password
+    # never echo a password: before the last '@', or in the query (asyncpg takes ?password=)
+    shown = url.rpartition("@")[2].partition("?")[0]
     raise UnsupportedSetting(
         f"EXPORT_RESEND_DATABASE_URL=…{shown!r}: use sqlite+aiosqlite:///PATH, "
         "postgresql+asyncpg://USER@HOST/DB or memory://"

@@ -23,6 +23,7 @@ from typing import Any, TextIO
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
+from export_resend.domain.api_keys import CHECKSUM_LENGTH, KEY_ID_LENGTH, PREFIX, SECRET_LENGTH
 from export_resend.settings import LogFormat, LogLevel
 
 SENSITIVE_KEYS = frozenset(
@@ -49,6 +50,14 @@ def _long_key(match: re.Match[str]) -> str:
 
 
 SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]], ...] = (
+    # our own API keys, exactly, whatever touches them ("req-erk_…" is a valid request id)
+    (
+        re.compile(
+            rf"{PREFIX}[0-9A-Za-z]{{{KEY_ID_LENGTH}}}"
+            rf"_[0-9A-Za-z]{{{SECRET_LENGTH + CHECKSUM_LENGTH}}}"
+        ),
+        "[api-key]",
+    ),
     # a credential in a query string or a key=value text: keep the name, drop the value
     (
         re.compile(r"(?i)\b(token|api[_-]?key|password|secret|signature)=[^&\s\"',;]+"),
@@ -125,8 +134,9 @@ def configure_logging(
 ) -> None:
     """Send every log record of the process to ``stream`` (standard error), rendered.
 
-    Replaces the root logger's handlers; uvicorn's loggers propagate to it, and its access
-    log is silenced (``adapters/http/access.py`` writes one without the query string).
+    Replaces the root logger's handlers; uvicorn's loggers and Python's warnings propagate
+    to it, and uvicorn's access log is silenced (``adapters/http/access.py`` writes one
+    without the query string).
     ``redact=False`` leaves out ``redact_secrets``: tests use it to show that the log calls
     themselves are clean.
     """
@@ -150,7 +160,8 @@ def configure_logging(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.value)
-    _route_to_root(["uvicorn", "uvicorn.error", "uvicorn.asgi", "alembic"])
+    _route_to_root(["uvicorn", "uvicorn.error", "uvicorn.asgi", "alembic", "py.warnings"])
+    logging.captureWarnings(True)  # a warning is a line too (logger "py.warnings"), not raw text
     access = logging.getLogger("uvicorn.access")
     access.handlers.clear()
     access.propagate = False

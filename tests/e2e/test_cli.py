@@ -17,8 +17,9 @@ import pytest
 
 from export_resend.adapters.sql import Database
 from export_resend.adapters.sql.database import HEAD_REVISION
-from export_resend.cli import main
+from export_resend.cli import _without_credentials, main
 from export_resend.domain.export import ExportStatus
+from export_resend.settings import Settings
 from tests.processes import Output, environment, free_port, serving
 
 
@@ -76,9 +77,32 @@ def test_bad_settings_are_one_line_not_a_traceback(
         assert error.startswith("export-resend: ")
         assert "hunter2" not in error
         assert "Traceback" not in error
+    for unusable in (
+        "postgresql+asyncpg://u@127.0.0.1:1/x?password=hunter2",  # asyncpg takes it there too
+        "postgresql+asyncpg://u:pass@hunter2@127.0.0.1:1/x",  # an '@' left unencoded
+        "postgresql://u@h/x?password=hunter2",
+    ):
+        monkeypatch.setenv("EXPORT_RESEND_DATABASE_URL", unusable)
+        assert main(["demo"]) == 2
+        error = capsys.readouterr().err
+        assert error.startswith("export-resend: ")
+        assert "hunter2" not in error
     monkeypatch.setenv("EXPORT_RESEND_MAILER", "pigeon")
     assert main(["db", "upgrade"]) == 2
     assert "mailer" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+asyncpg://alice:hunter2@db.internal:5432/prod",
+        "postgresql+asyncpg://alice@db.internal:5432/prod?password=hunter2",
+        "postgresql+asyncpg://alice:pass@hunter2@db.internal:5432/prod",
+    ],
+)
+def test_the_worker_start_line_names_no_user_and_no_password(url: str) -> None:
+    shown = _without_credentials(Settings(database_url=url))
+    assert shown == "postgresql+asyncpg://db.internal:5432/prod"
 
 
 def test_a_worker_refuses_settings_it_cannot_work_with(

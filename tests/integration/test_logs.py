@@ -6,7 +6,8 @@ request id.
 The traffic: the service starting (migrations), a bad key, an export request with a CC and
 its generation, the initial email, a resend with new CCs that the relay refuses (with texts
 that quote the addresses), a resend while the relay refuses the sender, the download with
-its token, a download with a forged token, and the service stopping.
+its token, a download with a forged token, and the service stopping; and a resend whose
+write the database refuses, logged with its traceback.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from sqlalchemy import text
 
 from export_resend.application.seed_demo import DemoData, demo_api_key
 from export_resend.cli import server_config
@@ -228,3 +230,34 @@ def _request_lines_carry_their_request_id(lines: list[dict[str, Any]], export_id
         event = line["event"]
         inside = line["logger"] == ACCESS or "requested:" in event or "queued: a resend" in event
         assert ("request_id" in line) == inside, line
+
+
+async def test_a_failed_database_write_logs_its_traceback_without_the_statements_values(
+    running: Running,
+) -> None:
+    # the deliveries table refuses every write (as a full disk would): the resend is a 500,
+    # logged with its traceback, whose driver error SQLAlchemy would follow with the
+    # statement's values (the recipients, each cut to 300 characters, which can halve an
+    # address so that no pattern of the last resort knows it any more)
+    database = running.container.database()
+    assert database is not None
+    async with database.engine.begin() as connection:
+        await connection.execute(
+            text(
+                "CREATE TRIGGER refuse_deliveries BEFORE INSERT ON deliveries "
+                "BEGIN SELECT RAISE(ABORT, 'deliveries refused'); END"
+            )
+        )
+    cc = [f"person.number{i}@customer-domain.example.com" for i in range(20)]
+    response = await running.client.post(
+        f"/v1/exports/{running.demo.export('olivia-ready').export.id}/resend-email",
+        headers=_key(running, "olivia"),
+        json={"cc": cc},
+    )
+    assert response.status_code == 500
+    failures = [line for line in running.logs.lines() if "exception" in line]
+    assert failures
+    assert all("deliveries refused" in line["exception"] for line in failures)
+    written = running.logs.text()
+    assert "@" not in written
+    assert "customer-domain" not in written

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from uuid import uuid4
 
 import structlog
@@ -113,3 +114,25 @@ def test_without_the_last_resort_nothing_is_replaced() -> None:
     with captured_logs(redact=False) as logs:
         log.info("to olivia@acme.example.com")
     assert logs.lines()[0]["event"] == "to olivia@acme.example.com"
+
+
+def test_the_last_resort_knows_our_own_keys_whatever_touches_them() -> None:
+    # a request id is any run of letters, digits and ". _ : -": a client may build one from
+    # its key, and it is written on every line of the request
+    key = demo_api_key("olivia").text
+    for text in (f"req-{key}", f"{key}-retry-2", f"a-{key}-b", f"{key}:1"):
+        assert key not in redact_text(text), text
+        assert "[api-key]" in redact_text(text)
+
+
+def test_python_warnings_are_lines_of_the_log_too() -> None:
+    # SQLAlchemy warns, for one, when it finds a connection nobody gave back (a cancelled
+    # ping): such a line goes through the same handler, as JSON and through the last resort
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        with captured_logs() as logs:
+            warnings.warn("connection of olivia@acme.example.com not checked in", stacklevel=1)
+    [line] = logs.lines()
+    assert line["logger"] == "py.warnings"
+    assert "not checked in" in line["event"]
+    assert "olivia@" not in line["event"]

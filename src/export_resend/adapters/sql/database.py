@@ -65,7 +65,9 @@ class Database(DatabaseProbe):
         else:
             # a steady pool: connections opened under load and closed after cost a handshake
             options.update(pool_size=pool_size, max_overflow=0, pool_timeout=30)
-        self.engine = create_async_engine(parsed, **options)
+        # an error's text never repeats a statement's values (addresses, relay replies): it
+        # reaches the logs with the traceback, and a value cut short escapes any redaction
+        self.engine = create_async_engine(parsed, hide_parameters=True, **options)
         self._writers = asyncio.Lock() if self.dialect == "sqlite" else None
         if self.dialect == "sqlite":
             _sqlite_setup(self.engine)
