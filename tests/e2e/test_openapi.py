@@ -183,6 +183,17 @@ def test_the_resend_body_is_the_command_without_the_export_id() -> None:
     assert schema["properties"]["cc"]["anyOf"][0]["maxItems"] == 20
 
 
+def test_every_post_body_may_be_null_as_the_service_reads_it() -> None:
+    """No body, ``{}`` and ``null`` are one body (docs/api.md): the schema says so too."""
+    posts = [(path, op) for method, path, op in _operations() if method == "post"]
+    assert len(posts) == 5
+    for path, operation in posts:
+        media = operation["requestBody"]["content"]["application/json"]
+        _validator(media["schema"]).validate(None)
+        _validator(media["schema"]).validate({})
+        assert not _validator(media["schema"]).is_valid([]), path
+
+
 async def test_the_document_is_served_without_credentials(api: Api) -> None:
     response = await api.client.get(OPENAPI_PATH)
     assert response.status_code == 200

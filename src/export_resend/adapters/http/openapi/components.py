@@ -343,6 +343,11 @@ class Operation:
         }
 
 
+def json_body(schema: str) -> dict[str, Any]:
+    """The schema of a POST body: the component ``schema``, or ``null`` (read as no body)."""
+    return {"anyOf": [ref(schema), {"type": "null"}]}
+
+
 def json_response(
     description: str,
     schema: str,

@@ -8,6 +8,7 @@ from typing import Any
 from export_resend import __version__
 from export_resend.adapters.http.openapi.components import (
     Operation,
+    json_body,
     json_response,
     query_parameters,
     ref,
@@ -130,7 +131,7 @@ def _request_export(name: str, export_type: ExportType) -> Operation:
             "required": False,
             "content": {
                 "application/json": {
-                    "schema": ref(command),
+                    "schema": json_body(command),
                     "examples": {
                         "filtered": {"value": _REQUEST_BODY_EXAMPLES[export_type]},
                         "everything": {"summary": "every row, no CC", "value": {}},
@@ -209,7 +210,7 @@ def _resend() -> Operation:
             "required": False,
             "content": {
                 "application/json": {
-                    "schema": ref("ResendEmailRequest"),
+                    "schema": json_body("ResendEmailRequest"),
                     "examples": {
                         "new-cc": {
                             "summary": "replace the CC list",
