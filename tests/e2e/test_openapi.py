@@ -3,15 +3,17 @@ and examples that are valid against their own schemas."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pytest
 from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.routing import Route
 
 from export_resend.adapters.http.app import EXPORT_ROUTES
@@ -21,10 +23,37 @@ from export_resend.adapters.http.openapi import (
     OpenApiEndpoint,
     openapi_document,
 )
-from export_resend.adapters.http.problems import PROBLEM_MEDIA_TYPE, PROBLEMS, ProblemType
+from export_resend.adapters.http.problems import (
+    PROBLEM_MEDIA_TYPE,
+    PROBLEMS,
+    InvalidJson,
+    PayloadTooLarge,
+    ProblemType,
+    UnsupportedMediaType,
+    handle_error,
+)
 from export_resend.adapters.http.schemas import Problem, ResendEmailRequest
+from export_resend.application.check_readiness import NotReady
+from export_resend.application.errors import (
+    ClientNotAllowed,
+    FieldIssue,
+    Unauthenticated,
+    ValidationFailed,
+)
+from export_resend.application.idempotency import IdempotencyKeyInUse, IdempotencyKeyReused
 from export_resend.application.resend_export_email import ResendExportEmailCommand
 from export_resend.domain.caller import ClientType
+from export_resend.domain.errors import (
+    DomainError,
+    ExportExpired,
+    ExportForbidden,
+    ExportNotFound,
+    ExportNotReady,
+    ExportTypeNotAllowed,
+    ResendRateLimited,
+    TooManyCcRecipients,
+)
+from export_resend.domain.export import ExportStatus, ExportType
 from export_resend.main import create_app
 from tests.conftest import World
 from tests.e2e.conftest import Api
@@ -109,6 +138,40 @@ def test_every_problem_of_the_table_appears_with_its_type_title_and_status() -> 
                 problem.title,
                 problem.status,
             )
+
+
+_ID = UUID("0b6a3e52-7c1f-4d8e-9a35-2f4c6b8d1e07")
+ONE_OF_EACH: list[Exception] = [
+    Unauthenticated("the API key is not valid"),
+    ClientNotAllowed("the dj-client header does not match this API key's client"),
+    ExportForbidden(_ID),
+    ExportTypeNotAllowed(ClientType.SUPPLIER, ExportType.SUPPLIER_PAYOUTS),
+    ExportExpired(_ID),
+    ExportNotFound(_ID),
+    ExportNotReady(_ID, ExportStatus.FAILED),
+    ResendRateLimited(_ID, 5, 1260),
+    IdempotencyKeyReused("this Idempotency-Key was used with another request body"),
+    IdempotencyKeyInUse(3),
+    InvalidJson("the body is not valid JSON"),
+    ValidationFailed([FieldIssue("F-E-001", "token", "the link's token is missing")]),
+    PayloadTooLarge(65536),
+    UnsupportedMediaType("the body must be application/json in UTF-8, not text/plain"),
+    TooManyCcRecipients(21, 20),
+    ClientDisconnect(),
+    NotReady("the database cannot be reached"),
+    DomainError("an export cannot go from FAILED to READY"),
+]
+"""One error of each kind in ``PROBLEMS``, as the handler meets them."""
+
+
+async def test_the_problem_schema_declares_every_member_the_service_writes() -> None:
+    assert {type(e) for e in ONE_OF_EACH} == set(PROBLEMS)
+    declared = set(DOCUMENT["components"]["schemas"]["Problem"]["properties"])
+    request = Request({"type": "http", "method": "POST", "path": "/v1/x", "headers": []})
+    for error in ONE_OF_EACH:
+        body = json.loads(bytes((await handle_error(request, error)).body))
+        assert set(body) <= declared, (type(error).__name__, set(body) - declared)
+        _validator({"$ref": "#/components/schemas/Problem"}).validate(body)
 
 
 def test_each_problem_response_names_its_codes_and_its_status() -> None:
