@@ -25,11 +25,15 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis import Case, CheckFunction, Response
 from schemathesis.checks import (
+    allow_header_conformance,
     content_type_conformance,
+    missing_required_header,
+    negative_data_rejection,
     not_a_server_error,
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
+    unsupported_method,
 )
 from schemathesis.python.asgi import shutdown_lifespans
 from starlette.applications import Starlette
@@ -48,7 +52,16 @@ CHECKS = [
     content_type_conformance,
     response_headers_conformance,
     response_schema_conformance,
+    negative_data_rejection,
+    missing_required_header,
+    unsupported_method,
+    allow_header_conformance,
 ]
+"""Every answer is one the document describes, and every request the document forbids (a
+body, parameter or header off its schema, a required header left out, a method the path
+does not list) is refused. Not positive_data_acceptance: a schema-valid request is rightly
+refused for what no schema says (a 422 for a reused Idempotency-Key, a 410 for an expired
+export, a 429 past the resend limit)."""
 
 CONFORMANCE = settings(
     max_examples=int(os.environ.get("EXPORT_RESEND_TEST_SCHEMATHESIS_EXAMPLES", "30")),
