@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import httpx
 import pytest
 from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate
 from starlette.requests import ClientDisconnect, Request
 from starlette.routing import Route
 
-from export_resend.adapters.http.app import EXPORT_ROUTES
+from export_resend.adapters.http.app import EXPORT_ROUTES, create_http_app
 from export_resend.adapters.http.openapi import (
     OPENAPI_PATH,
     ROUTE_INDEPENDENT,
@@ -112,6 +113,30 @@ async def test_every_route_of_the_app_is_documented_and_nothing_else(world: Worl
     }
     documented = {(method, path) for method, path, _ in _operations()}
     assert served == documented
+
+
+async def test_a_service_without_metrics_does_not_describe_them(world: World) -> None:
+    """``create_http_app`` serves ``/metrics`` only given ``scrape_metrics``: a host that
+    embeds it without them gets a document without that route."""
+    c = world.container
+    app = create_http_app(
+        authenticate=c.authenticate_caller(),
+        resend_export_email=c.resend_export_email(),
+        get_export=c.get_export(),
+        list_export_emails=c.list_export_emails(),
+        request_export=c.request_export(),
+        list_exports=c.list_exports(),
+        download_export=c.download_export(),
+        begin_idempotent_request=c.begin_idempotent_request(),
+        release_idempotency_key=c.release_idempotency_key(),
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        document = (await client.get(OPENAPI_PATH)).json()
+        metrics = await client.get("/metrics")
+    assert metrics.status_code == 404
+    assert "/metrics" not in document["paths"]
+    assert {**document["paths"], "/metrics": DOCUMENT["paths"]["/metrics"]} == DOCUMENT["paths"]
 
 
 def test_operation_ids_are_unique_and_the_resend_is_adm_export_200() -> None:

@@ -61,6 +61,7 @@ from export_resend.domain.errors import (
 from export_resend.domain.export import ExportStatus, ExportType
 
 OPENAPI_PATH = "/openapi.json"
+METRICS_PATH = "/metrics"
 
 
 _EXPORT_KINDS = {
@@ -476,7 +477,7 @@ def operations(export_routes: Mapping[str, ExportType]) -> list[Operation]:
         ),
         Operation(
             method="get",
-            path="/metrics",
+            path=METRICS_PATH,
             operation_id="getMetrics",
             tag="Service",
             summary="Prometheus metrics",
