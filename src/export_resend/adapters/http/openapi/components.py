@@ -317,6 +317,8 @@ class Operation:
         headers = response_headers()
         if status == 401:
             headers = response_headers("WWW-Authenticate")
+        elif status == 405:
+            headers = response_headers("Allow")
         elif status == 429:
             headers = response_headers(required=["Retry-After"])
         elif IDEMPOTENCY_KEY_IN_USE in problems:

@@ -37,7 +37,7 @@ from export_resend.adapters.http.openapi.problem_examples import (
     issue,
     problem_types,
 )
-from export_resend.adapters.http.problems import PROBLEMS
+from export_resend.adapters.http.problems import METHOD_NOT_ALLOWED, PROBLEMS
 from export_resend.adapters.http.schemas import (
     DeliveryBody,
     ExportListResponse,
@@ -304,7 +304,8 @@ def operations(export_routes: Mapping[str, ExportType]) -> list[Operation]:
                     {s.value.lower(): export_example(s) for s in EXAMPLE_EXPORT_IDS},
                 )
             },
-            problems=export_problems,
+            # an exportId ending in /resend-email names the resend's path, which has no GET
+            problems=(*export_problems, METHOD_NOT_ALLOWED),
         ),
         Operation(
             method="get",
