@@ -315,3 +315,20 @@ def test_docs_api_lists_every_problem_of_the_document_and_no_other() -> None:
     rows = set(re.findall(r"^\| (\d{3}) \| `([A-Z_]+)` \| `(urn:[a-z:-]+)` \|", text, re.M))
     documented = {(str(e["status"]), e["code"], e["type"]) for e in _problem_examples()}
     assert rows == documented
+
+
+def _docs_table(heading: str) -> set[str]:
+    text = (Path(__file__).parents[2] / "docs" / "api.md").read_text()
+    section = text.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    return set(re.findall(r"^\| `([A-Za-z-]+)[`:]", section, re.M))
+
+
+def test_docs_api_lists_the_request_headers_of_the_document() -> None:
+    in_document = {
+        parameter["name"]
+        for _, _, operation in _operations()
+        for parameter in map(_resolve, operation.get("parameters", []))
+        if parameter["in"] == "header"
+    }
+    assert "X-Request-Id" in in_document  # the service takes the caller's (access.py)
+    assert _docs_table("Request headers") == in_document | {"dj-api-key", "Content-Type"}
