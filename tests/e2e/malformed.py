@@ -453,11 +453,13 @@ def _check_field(name: str, value: Any) -> None:
         if name == "cc":
             for address in value:
                 assert _safe_address(address, ascii_only=False), f"accepted cc {address!r}"
-    elif name in NUMBER_FIELDS | DATE_FIELDS:
-        # an amount is a number or a decimal string; a date is an ISO 8601 string, and
-        # pydantic also reads a number as a Unix time
+    elif name in NUMBER_FIELDS:
+        # an amount is a number or a decimal string
         assert isinstance(value, int | float | str), (name, value)
         assert not isinstance(value, bool), (name, value)
+    elif name in DATE_FIELDS:
+        # a date is ISO 8601 text, never a number read as a Unix time
+        assert isinstance(value, str), (name, value)
     elif name in TEXT_FIELDS:
         assert isinstance(value, str), (name, value)
 

@@ -106,6 +106,12 @@ async def test_funding_transfer_filters_are_stored_as_given(api: Api) -> None:
             "F-E-012",
             "createdAtTo",
         ),
+        # a date is ISO 8601 text, as the document says (format: date-time), never a
+        # number or a numeric string that pydantic would read as a Unix time
+        (ExportType.TRANSACTION_EVENTS, {"updatedAtTo": 0}, "F-E-012", "updatedAtTo"),
+        (ExportType.TRANSACTION_EVENTS, {"updatedAtFrom": 1.7e9}, "F-E-012", "updatedAtFrom"),
+        (ExportType.FUNDING_TRANSFERS, {"createdAtTo": "1700000000"}, "F-E-012", "createdAtTo"),
+        (ExportType.FUNDING_TRANSFERS, {"createdAtFrom": True}, "F-E-012", "createdAtFrom"),
         (
             ExportType.TRANSACTION_EVENTS,
             {"updatedAtFrom": "0001-01-01T00:00:00+01:00"},

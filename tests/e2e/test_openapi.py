@@ -3,28 +3,58 @@ and examples that are valid against their own schemas."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
+import httpx
 import pytest
 from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.routing import Route
 
-from export_resend.adapters.http.app import EXPORT_ROUTES
+from export_resend.adapters.http.app import EXPORT_ROUTES, create_http_app
 from export_resend.adapters.http.openapi import (
     OPENAPI_PATH,
     ROUTE_INDEPENDENT,
     OpenApiEndpoint,
     openapi_document,
 )
-from export_resend.adapters.http.problems import PROBLEM_MEDIA_TYPE, PROBLEMS, ProblemType
+from export_resend.adapters.http.problems import (
+    PROBLEM_MEDIA_TYPE,
+    PROBLEMS,
+    InvalidJson,
+    PayloadTooLarge,
+    ProblemType,
+    UnsupportedMediaType,
+    handle_error,
+)
 from export_resend.adapters.http.schemas import Problem, ResendEmailRequest
+from export_resend.application.check_readiness import NotReady
+from export_resend.application.errors import (
+    ClientNotAllowed,
+    FieldIssue,
+    Unauthenticated,
+    ValidationFailed,
+)
+from export_resend.application.idempotency import IdempotencyKeyInUse, IdempotencyKeyReused
 from export_resend.application.resend_export_email import ResendExportEmailCommand
 from export_resend.domain.caller import ClientType
+from export_resend.domain.errors import (
+    DomainError,
+    ExportExpired,
+    ExportForbidden,
+    ExportNotFound,
+    ExportNotReady,
+    ExportTypeNotAllowed,
+    ResendRateLimited,
+    TooManyCcRecipients,
+)
+from export_resend.domain.export import ExportStatus, ExportType
 from export_resend.main import create_app
 from tests.conftest import World
 from tests.e2e.conftest import Api
@@ -85,6 +115,30 @@ async def test_every_route_of_the_app_is_documented_and_nothing_else(world: Worl
     assert served == documented
 
 
+async def test_a_service_without_metrics_does_not_describe_them(world: World) -> None:
+    """``create_http_app`` serves ``/metrics`` only given ``scrape_metrics``: a host that
+    embeds it without them gets a document without that route."""
+    c = world.container
+    app = create_http_app(
+        authenticate=c.authenticate_caller(),
+        resend_export_email=c.resend_export_email(),
+        get_export=c.get_export(),
+        list_export_emails=c.list_export_emails(),
+        request_export=c.request_export(),
+        list_exports=c.list_exports(),
+        download_export=c.download_export(),
+        begin_idempotent_request=c.begin_idempotent_request(),
+        release_idempotency_key=c.release_idempotency_key(),
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        document = (await client.get(OPENAPI_PATH)).json()
+        metrics = await client.get("/metrics")
+    assert metrics.status_code == 404
+    assert "/metrics" not in document["paths"]
+    assert {**document["paths"], "/metrics": DOCUMENT["paths"]["/metrics"]} == DOCUMENT["paths"]
+
+
 def test_operation_ids_are_unique_and_the_resend_is_adm_export_200() -> None:
     ids = {(method, path): op["operationId"] for method, path, op in _operations()}
     assert len(set(ids.values())) == len(ids)
@@ -109,6 +163,40 @@ def test_every_problem_of_the_table_appears_with_its_type_title_and_status() -> 
                 problem.title,
                 problem.status,
             )
+
+
+_ID = UUID("0b6a3e52-7c1f-4d8e-9a35-2f4c6b8d1e07")
+ONE_OF_EACH: list[Exception] = [
+    Unauthenticated("the API key is not valid"),
+    ClientNotAllowed("the dj-client header does not match this API key's client"),
+    ExportForbidden(_ID),
+    ExportTypeNotAllowed(ClientType.SUPPLIER, ExportType.SUPPLIER_PAYOUTS),
+    ExportExpired(_ID),
+    ExportNotFound(_ID),
+    ExportNotReady(_ID, ExportStatus.FAILED),
+    ResendRateLimited(_ID, 5, 1260),
+    IdempotencyKeyReused("this Idempotency-Key was used with another request body"),
+    IdempotencyKeyInUse(3),
+    InvalidJson("the body is not valid JSON"),
+    ValidationFailed([FieldIssue("F-E-001", "token", "the link's token is missing")]),
+    PayloadTooLarge(65536),
+    UnsupportedMediaType("the body must be application/json in UTF-8, not text/plain"),
+    TooManyCcRecipients(21, 20),
+    ClientDisconnect(),
+    NotReady("the database cannot be reached"),
+    DomainError("an export cannot go from FAILED to READY"),
+]
+"""One error of each kind in ``PROBLEMS``, as the handler meets them."""
+
+
+async def test_the_problem_schema_declares_every_member_the_service_writes() -> None:
+    assert {type(e) for e in ONE_OF_EACH} == set(PROBLEMS)
+    declared = set(DOCUMENT["components"]["schemas"]["Problem"]["properties"])
+    request = Request({"type": "http", "method": "POST", "path": "/v1/x", "headers": []})
+    for error in ONE_OF_EACH:
+        body = json.loads(bytes((await handle_error(request, error)).body))
+        assert set(body) <= declared, (type(error).__name__, set(body) - declared)
+        _validator({"$ref": "#/components/schemas/Problem"}).validate(body)
 
 
 def test_each_problem_response_names_its_codes_and_its_status() -> None:
@@ -183,6 +271,17 @@ def test_the_resend_body_is_the_command_without_the_export_id() -> None:
     assert schema["properties"]["cc"]["anyOf"][0]["maxItems"] == 20
 
 
+def test_every_post_body_may_be_null_as_the_service_reads_it() -> None:
+    """No body, ``{}`` and ``null`` are one body (docs/api.md): the schema says so too."""
+    posts = [(path, op) for method, path, op in _operations() if method == "post"]
+    assert len(posts) == 5
+    for path, operation in posts:
+        media = operation["requestBody"]["content"]["application/json"]
+        _validator(media["schema"]).validate(None)
+        _validator(media["schema"]).validate({})
+        assert not _validator(media["schema"]).is_valid([]), path
+
+
 async def test_the_document_is_served_without_credentials(api: Api) -> None:
     response = await api.client.get(OPENAPI_PATH)
     assert response.status_code == 200
@@ -216,3 +315,20 @@ def test_docs_api_lists_every_problem_of_the_document_and_no_other() -> None:
     rows = set(re.findall(r"^\| (\d{3}) \| `([A-Z_]+)` \| `(urn:[a-z:-]+)` \|", text, re.M))
     documented = {(str(e["status"]), e["code"], e["type"]) for e in _problem_examples()}
     assert rows == documented
+
+
+def _docs_table(heading: str) -> set[str]:
+    text = (Path(__file__).parents[2] / "docs" / "api.md").read_text()
+    section = text.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    return set(re.findall(r"^\| `([A-Za-z-]+)[`:]", section, re.M))
+
+
+def test_docs_api_lists_the_request_headers_of_the_document() -> None:
+    in_document = {
+        parameter["name"]
+        for _, _, operation in _operations()
+        for parameter in map(_resolve, operation.get("parameters", []))
+        if parameter["in"] == "header"
+    }
+    assert "X-Request-Id" in in_document  # the service takes the caller's (access.py)
+    assert _docs_table("Request headers") == in_document | {"dj-api-key", "Content-Type"}

@@ -25,11 +25,15 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis import Case, CheckFunction, Response
 from schemathesis.checks import (
+    allow_header_conformance,
     content_type_conformance,
+    missing_required_header,
+    negative_data_rejection,
     not_a_server_error,
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
+    unsupported_method,
 )
 from schemathesis.python.asgi import shutdown_lifespans
 from starlette.applications import Starlette
@@ -42,13 +46,26 @@ from export_resend.main import create_app
 from tests.conftest import World, make_world
 from tests.factories import NOW, TTL, caller, export
 
-CHECKS = [
+RESPONSE_CHECKS = [
     not_a_server_error,
     status_code_conformance,
     content_type_conformance,
     response_headers_conformance,
     response_schema_conformance,
 ]
+"""Whatever the request, the answer is one the document describes."""
+
+CHECKS = [
+    *RESPONSE_CHECKS,
+    negative_data_rejection,
+    missing_required_header,
+    unsupported_method,
+    allow_header_conformance,
+]
+"""And every request the document forbids (a body, parameter or header off its schema, a
+required header left out, a method the path does not list) is refused. Not
+positive_data_acceptance: a schema-valid request is rightly refused for what no schema says
+(a 422 for a reused Idempotency-Key, a 410 for an expired export, a 429 past the limit)."""
 
 CONFORMANCE = settings(
     max_examples=int(os.environ.get("EXPORT_RESEND_TEST_SCHEMATHESIS_EXAMPLES", "30")),
@@ -205,3 +222,27 @@ def test_linked_requests_keep_to_the_document(seeded: Seeded, app: Starlette) ->
             case.validate_response(response, checks=CHECKS, transport_kwargs=kwargs)
 
     LinkedRequests.run(settings=LINKED)
+
+
+@pytest.mark.parametrize(
+    ("path", "export_id"),
+    [
+        # "/" is a character like another to a client; the router sees it as a separator
+        ("/v1/exports/{exportId}", "abc/resend-email"),
+        ("/v1/exports/{exportId}", "abc/emails"),
+        ("/v1/exports/{exportId}", ""),
+        ("/v1/exports/{exportId}/emails", "abc/def"),
+        ("/v1/exports/{exportId}/download", "abc/def"),
+    ],
+)
+def test_an_export_id_with_a_slash_is_answered_as_documented(
+    seeded: Seeded, app: Starlette, path: str, export_id: str
+) -> None:
+    operation = schema[path]["GET"]
+    query = {"token": "t"} if path.endswith("/download") else None
+    case = operation.Case(
+        path_parameters={"exportId": export_id},
+        headers={"dj-client": "OPERATOR", "dj-api-key": seeded.keys["OPERATOR"]},
+        query=query,
+    )
+    case.call_and_validate(checks=RESPONSE_CHECKS, app=app)

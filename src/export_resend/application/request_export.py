@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 from uuid import uuid4
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
@@ -42,8 +51,22 @@ def _in_utc(moment: datetime) -> datetime:
         raise PydanticCustomError("datetime_range", "is out of the range of dates") from None
 
 
-Moment = Annotated[AwareDatetime, AfterValidator(_in_utc)]
-"""A date with a zone, given back in UTC."""
+_DATE_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _date_text(value: object) -> object:
+    # pydantic would also read a number, or a string of digits, as a Unix time: the API's
+    # dates are ISO 8601 text (the document's format: date-time), so refuse those
+    if isinstance(value, datetime) or (isinstance(value, str) and _DATE_TEXT.match(value)):
+        return value
+    raise PydanticCustomError(
+        "datetime_type",
+        "must be an ISO 8601 date and time with a zone, such as 2026-01-31T00:00:00Z",
+    )
+
+
+Moment = Annotated[AwareDatetime, BeforeValidator(_date_text), AfterValidator(_in_utc)]
+"""A date with a zone, given as ISO 8601 text (or a ``datetime``), given back in UTC."""
 SupplierId = Annotated[str, StringConstraints(min_length=1, max_length=128, strict=True)]
 
 

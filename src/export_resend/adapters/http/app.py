@@ -280,7 +280,9 @@ def create_http_app(
         max_body_bytes=max_body_bytes,
     )
     operations = OperationsEndpoints(check_readiness=check_readiness, scrape_metrics=scrape_metrics)
-    openapi = OpenApiEndpoint(lambda: openapi_document(EXPORT_ROUTES))
+    openapi = OpenApiEndpoint(
+        lambda: openapi_document(EXPORT_ROUTES, metrics=scrape_metrics is not None)
+    )
     routes = [
         *endpoints.routes(),
         *operations.routes(),

@@ -266,6 +266,11 @@ class Problem(_Body):
     retry_after: int | SkipJsonSchema[None] = Field(
         default=None, ge=0, description="Seconds to wait before trying again, as Retry-After."
     )
+    limit: int | SkipJsonSchema[None] = Field(
+        default=None,
+        ge=1,
+        description="Resends allowed per export per rolling hour (RATE_LIMITED).",
+    )
 
 
 class ServiceStatus(_Body):

@@ -145,7 +145,8 @@ def _header(description: str, schema: dict[str, Any], *, required: bool = False)
 
 HEADERS: dict[str, Any] = {
     "X-Request-Id": _header(
-        "This request's id, also in every log line about it: quote it when reporting an issue.",
+        "This request's id (yours, if you sent a well-formed one), also in every log line "
+        "about it: quote it when reporting an issue.",
         {"type": "string"},
         required=REQUEST_ID_REQUIRED,
     ),
@@ -215,6 +216,18 @@ PARAMETERS: dict[str, Any] = {
         },
         "example": "4f7d2c9e-1b3a-4e8f-a6d5-0c9b8e7f6a51",
     },
+    "RequestId": {
+        "name": "X-Request-Id",
+        "in": "header",
+        "required": False,
+        "description": (
+            "Your id for this request, to find it in the service's logs: used when it is 1 to "
+            "128 letters, digits, `.`, `_`, `:` or `-`, else replaced by a new one. The "
+            "response's `X-Request-Id` says which."
+        ),
+        "schema": {"type": "string"},
+        "example": "checkout-7f3a9c",
+    },
     "ExportId": {
         "name": "exportId",
         "in": "path",
@@ -282,8 +295,7 @@ class Operation:
             parameters.insert(0, ref("DjClient", "parameters"))
         if self.method == "post":
             parameters.append(ref("IdempotencyKey", "parameters"))
-        if parameters:
-            operation["parameters"] = parameters
+        operation["parameters"] = [*parameters, ref("RequestId", "parameters")]
         if self.request_body is not None:
             operation["requestBody"] = self.request_body
         operation["responses"] = {**self.responses, **self._problem_responses()}
@@ -317,6 +329,8 @@ class Operation:
         headers = response_headers()
         if status == 401:
             headers = response_headers("WWW-Authenticate")
+        elif status == 405:
+            headers = response_headers("Allow")
         elif status == 429:
             headers = response_headers(required=["Retry-After"])
         elif IDEMPOTENCY_KEY_IN_USE in problems:
@@ -341,6 +355,11 @@ class Operation:
                 }
             },
         }
+
+
+def json_body(schema: str) -> dict[str, Any]:
+    """The schema of a POST body: the component ``schema``, or ``null`` (read as no body)."""
+    return {"anyOf": [ref(schema), {"type": "null"}]}
 
 
 def json_response(

@@ -17,7 +17,7 @@ from export_resend.adapters.http.openapi.components import (
     ref,
     response_headers,
 )
-from export_resend.adapters.http.openapi.operations import operations
+from export_resend.adapters.http.openapi.operations import METRICS_PATH, operations
 from export_resend.adapters.http.openapi.problem_examples import DEFAULT_EXAMPLES
 from export_resend.adapters.http.problems import METHOD_NOT_ALLOWED, PROBLEM_MEDIA_TYPE
 from export_resend.domain.export import ExportType
@@ -40,11 +40,15 @@ export per rolling hour (429 with `Retry-After`). The policies are in docs/api.m
 """
 
 
-def openapi_document(export_routes: Mapping[str, ExportType]) -> dict[str, Any]:
+def openapi_document(
+    export_routes: Mapping[str, ExportType], *, metrics: bool = True
+) -> dict[str, Any]:
     """The OpenAPI 3.1 document of the service whose export requests are ``export_routes``
-    (``POST /v1/payments/{name}/export`` for each name)."""
+    (``POST /v1/payments/{name}/export`` for each name), with ``/metrics`` if it serves it."""
     paths: dict[str, Any] = {}
     for operation in operations(export_routes):
+        if operation.path == METRICS_PATH and not metrics:
+            continue
         paths.setdefault(operation.path, {})[operation.method] = operation.as_openapi()
     return {
         "openapi": "3.1.0",

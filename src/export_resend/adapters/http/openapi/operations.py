@@ -8,6 +8,7 @@ from typing import Any
 from export_resend import __version__
 from export_resend.adapters.http.openapi.components import (
     Operation,
+    json_body,
     json_response,
     query_parameters,
     ref,
@@ -36,7 +37,7 @@ from export_resend.adapters.http.openapi.problem_examples import (
     issue,
     problem_types,
 )
-from export_resend.adapters.http.problems import PROBLEMS
+from export_resend.adapters.http.problems import METHOD_NOT_ALLOWED, PROBLEMS
 from export_resend.adapters.http.schemas import (
     DeliveryBody,
     ExportListResponse,
@@ -60,6 +61,7 @@ from export_resend.domain.errors import (
 from export_resend.domain.export import ExportStatus, ExportType
 
 OPENAPI_PATH = "/openapi.json"
+METRICS_PATH = "/metrics"
 
 
 _EXPORT_KINDS = {
@@ -130,7 +132,7 @@ def _request_export(name: str, export_type: ExportType) -> Operation:
             "required": False,
             "content": {
                 "application/json": {
-                    "schema": ref(command),
+                    "schema": json_body(command),
                     "examples": {
                         "filtered": {"value": _REQUEST_BODY_EXAMPLES[export_type]},
                         "everything": {"summary": "every row, no CC", "value": {}},
@@ -209,7 +211,7 @@ def _resend() -> Operation:
             "required": False,
             "content": {
                 "application/json": {
-                    "schema": ref("ResendEmailRequest"),
+                    "schema": json_body("ResendEmailRequest"),
                     "examples": {
                         "new-cc": {
                             "summary": "replace the CC list",
@@ -302,7 +304,8 @@ def operations(export_routes: Mapping[str, ExportType]) -> list[Operation]:
                     {s.value.lower(): export_example(s) for s in EXAMPLE_EXPORT_IDS},
                 )
             },
-            problems=export_problems,
+            # an exportId ending in /resend-email names the resend's path, which has no GET
+            problems=(*export_problems, METHOD_NOT_ALLOWED),
         ),
         Operation(
             method="get",
@@ -475,7 +478,7 @@ def operations(export_routes: Mapping[str, ExportType]) -> list[Operation]:
         ),
         Operation(
             method="get",
-            path="/metrics",
+            path=METRICS_PATH,
             operation_id="getMetrics",
             tag="Service",
             summary="Prometheus metrics",

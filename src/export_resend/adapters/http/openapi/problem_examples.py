@@ -143,7 +143,7 @@ DEFAULT_EXAMPLES: dict[ProblemType, ProblemExample] = {
         ProblemExample(
             RATE_LIMITED,
             f"export {READY_ID} was resent 5 times in the last hour",
-            extra={"retry_after": 1260},
+            extra={"retry_after": 1260, "limit": 5},
         ),
         ProblemExample(NOT_READY, "the database did not answer in time"),
     )
