@@ -94,6 +94,7 @@ HOSTILE_ADDRESSES = [
 ]
 _LOCAL_PART = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+")
 _HEADER_BREAKERS = re.compile(r"[\s<>()\[\]\\,;:\"@]|=\?")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def _safe_address(address: str, *, ascii_only: bool) -> bool:
@@ -256,6 +257,7 @@ _VALUES: list[Any] = [
     ["a@x.io", "Boss <b@x.io>"],
     [f"a{i}@x.io" for i in range(21)],
     ["supplier-acme"] * 101,
+    ["supplier\0acme"],
     {},
     {"cc": []},
     {"a": 1},
@@ -453,6 +455,8 @@ def _check_field(name: str, value: Any) -> None:
         if name == "cc":
             for address in value:
                 assert _safe_address(address, ascii_only=False), f"accepted cc {address!r}"
+        if name == "supplierIds":  # PostgreSQL cannot store a NUL
+            assert not any(_CONTROL.search(v) for v in value), (name, value)
     elif name in NUMBER_FIELDS | DATE_FIELDS:
         # an amount is a number or a decimal string; a date is an ISO 8601 string, and
         # pydantic also reads a number as a Unix time

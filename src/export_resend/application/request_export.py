@@ -44,7 +44,14 @@ def _in_utc(moment: datetime) -> datetime:
 
 Moment = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 """A date with a zone, given back in UTC."""
-SupplierId = Annotated[str, StringConstraints(min_length=1, max_length=128, strict=True)]
+SupplierId = Annotated[
+    str,
+    StringConstraints(
+        min_length=1, max_length=128, strict=True, pattern=r"^[^\x00-\x1f\x7f-\x9f]*$"
+    ),
+]
+"""Any text but control characters: no supplier id holds one, and PostgreSQL cannot store a
+NUL (the filters are kept as JSONB)."""
 
 
 def _check_bounds(low: Any, high: Any, low_name: str, high_name: str) -> None:
