@@ -515,11 +515,13 @@ def _body(route: str) -> st.SearchStrategy[bytes]:
     one_field = st.tuples(pairs, st.booleans()).map(lambda p: _json(dict([p[0]]), p[1]))
     two_fields = st.tuples(pairs, pairs).map(lambda p: _json(dict(p)))
     cc_lists = st.lists(_CC_ENTRY, max_size=22).map(lambda cc: _json({"cc": cc}, False))
+    good_cc_lists = st.lists(_ADDRESS, min_size=2, max_size=20).map(lambda cc: _json({"cc": cc}))
     free = st.tuples(st.sampled_from(fields), _JSON).map(lambda p: _json(dict([p])))
     return st.one_of(
         one_field,
         two_fields,
         cc_lists,
+        good_cc_lists,
         free,
         st.sampled_from(_SPECIAL_BODIES),
         st.sampled_from(_SIZES),
