@@ -190,6 +190,7 @@ _CONTENT_TYPES = [
     "application/json; charset=ütf-8".encode(),
 ]
 _LENGTHS = [b"0", b"-1", b"1e3", b"\xb2", b"99999999999999999999", b" 10", b"abc", b"65537"]
+_LENGTHS += [b"9" * 5000, b"0" * 5000 + b"1"]  # more digits than int() reads from text
 
 _ADDRESS = st.sampled_from(
     [

@@ -143,3 +143,25 @@ async def test_an_export_id_in_upper_case_is_the_same_export(api: Api) -> None:
         headers=_headers(api),
     )
     assert (response.status, response.json()["exportId"]) == (200, str(ready.id))
+
+
+@pytest.mark.parametrize(
+    ("length", "answer"),
+    [(b"9" * 5000, 413), (b"0" * 5000 + b"2", 200)],
+    ids=["over-int-max-str-digits", "padded-with-zeros"],
+)
+async def test_a_content_length_of_thousands_of_digits_is_not_a_crash(
+    api: Api, length: bytes, answer: int
+) -> None:
+    """Python reads no integer of more than 4,300 digits from text (CVE-2020-10735)."""
+    ready = await api.world.add_export(export(OLIVIA))
+    response = await asgi.call(
+        create_app(container=api.world.container),
+        "POST",
+        f"/v1/exports/{ready.id}/resend-email",
+        headers=_headers(api, (b"content-type", b"application/json"), (b"content-length", length)),
+        chunks=[b"{}"],
+    )
+    assert response.status == answer, response.body
+    if answer == 413:
+        assert (response.json()["code"], response.reads) == ("PAYLOAD_TOO_LARGE", 0)
