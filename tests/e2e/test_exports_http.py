@@ -125,6 +125,9 @@ async def test_funding_transfer_filters_are_stored_as_given(api: Api) -> None:
             "createdAtTo",
         ),
         (ExportType.FUNDING_TRANSFERS, {"supplierIds": [""]}, "F-E-012", "supplierIds[0]"),
+        (ExportType.FUNDING_TRANSFERS, {"supplierIds": ["a", "a\0b"]}, "F-E-012", "supplierIds[1]"),
+        (ExportType.FUNDING_TRANSFERS, {"supplierIds": ["a\nb"]}, "F-E-012", "supplierIds[0]"),
+        (ExportType.FUNDING_TRANSFERS, {"supplierIds": ["a\x85"]}, "F-E-012", "supplierIds[0]"),
         (ExportType.SUPPLIER_PAYOUTS, {"cc": ["not an address"]}, "F-E-012", "cc[0]"),
         (
             ExportType.MARKETPLACE_PAYOUTS,

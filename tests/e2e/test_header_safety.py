@@ -10,6 +10,7 @@ import httpx
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from export_resend.application.addresses import bare_address
 from export_resend.main import create_app
 from export_resend.testing.strategies import addresses, case_variants
 from tests.conftest import make_world
@@ -40,6 +41,17 @@ _CC_INPUT = st.lists(
     ),
     max_size=24,
 )
+
+
+def _expected_cc(cc: list[str]) -> list[str]:
+    """What an accepted CC list must become (SPEC §2): each address in its normal form, the
+    first of each compared case-insensitively, the caller's own left out."""
+    seen, kept = {OLIVIA.email.casefold()}, []
+    for address in map(bare_address, cc):
+        if address.casefold() not in seen:
+            seen.add(address.casefold())
+            kept.append(address)
+    return kept
 
 
 async def _resend(cc: list[str]) -> tuple[httpx.Response, Any]:
@@ -80,6 +92,7 @@ def test_accepted_cc_gives_exactly_the_expected_headers_and_refused_cc_sends_not
     expected = EXPECTED_HEADERS - ({"Cc"} if not recipients["cc"] else set())
     assert set(sent.message.keys()) == expected
     assert all(len(sent.message.get_all(name) or []) == 1 for name in expected)
+    assert recipients["cc"] == _expected_cc(cc)  # nobody the caller did not ask for
     assert sent.message["To"] == OLIVIA.email == recipients["to"]
     assert sent.recipients == (OLIVIA.email, *recipients["cc"])
     if recipients["cc"]:

@@ -86,3 +86,82 @@ async def test_a_stray_trailing_slash_is_a_404_problem_not_a_redirect(
     )
     assert (response.status, response.json()["code"]) == (404, "ROUTE_NOT_FOUND")
     assert response.header("location") is None
+
+
+def _arabic_indic(text: str) -> str:
+    return "".join(chr(0x660 + int(c)) if c.isdigit() else c for c in text)
+
+
+_NOT_UUID_STRINGS = {
+    "braces": "{{{id}}}",
+    "urn": "urn:uuid:{id}",
+    "no-hyphens": "{hex}",
+    "hyphen-everywhere": "{dashed}",
+    "arabic-indic-digits": "{arabic}",
+    "sign": "+{hex_tail}",
+    "space": " {hex_tail}",
+}
+"""Forms ``uuid.UUID`` reads as an id, and OpenAPI's ``format: uuid`` does not allow."""
+
+
+@pytest.mark.parametrize("form", _NOT_UUID_STRINGS.values(), ids=_NOT_UUID_STRINGS.keys())
+@pytest.mark.parametrize(
+    ("method", "suffix"),
+    [("GET", ""), ("GET", "/emails"), ("POST", "/resend-email"), ("GET", "/download")],
+    ids=["get", "emails", "resend", "download"],
+)
+async def test_an_export_id_in_any_form_but_the_uuid_string_is_a_400(
+    api: Api, method: str, suffix: str, form: str
+) -> None:
+    ready = await api.world.add_export(export(OLIVIA))
+    text = form.format(
+        id=ready.id,
+        hex=ready.id.hex,
+        dashed="-".join(ready.id.hex),
+        arabic=_arabic_indic(str(ready.id)),
+        hex_tail=ready.id.hex[1:],
+    )
+    response = await asgi.call(
+        create_app(container=api.world.container),
+        method,
+        f"/v1/exports/{text}{suffix}",
+        headers=_headers(api),
+        query=b"token=x" if suffix == "/download" else b"",
+    )
+    assert (response.status, response.json()["code"]) == (400, "VALIDATION_FAILED")
+    assert response.json()["errors"][0]["field"] == "exportId"
+    assert api.world.store.deliveries == {}
+
+
+async def test_an_export_id_in_upper_case_is_the_same_export(api: Api) -> None:
+    """RFC 9562: the hex digits of a UUID are case-insensitive on input."""
+    ready = await api.world.add_export(export(OLIVIA))
+    response = await asgi.call(
+        create_app(container=api.world.container),
+        "GET",
+        f"/v1/exports/{str(ready.id).upper()}",
+        headers=_headers(api),
+    )
+    assert (response.status, response.json()["exportId"]) == (200, str(ready.id))
+
+
+@pytest.mark.parametrize(
+    ("length", "answer"),
+    [(b"9" * 5000, 413), (b"0" * 5000 + b"2", 200)],
+    ids=["over-int-max-str-digits", "padded-with-zeros"],
+)
+async def test_a_content_length_of_thousands_of_digits_is_not_a_crash(
+    api: Api, length: bytes, answer: int
+) -> None:
+    """Python reads no integer of more than 4,300 digits from text (CVE-2020-10735)."""
+    ready = await api.world.add_export(export(OLIVIA))
+    response = await asgi.call(
+        create_app(container=api.world.container),
+        "POST",
+        f"/v1/exports/{ready.id}/resend-email",
+        headers=_headers(api, (b"content-type", b"application/json"), (b"content-length", length)),
+        chunks=[b"{}"],
+    )
+    assert response.status == answer, response.body
+    if answer == 413:
+        assert (response.json()["code"], response.reads) == ("PAYLOAD_TOO_LARGE", 0)

@@ -121,6 +121,21 @@ class Nothing:
         assert self.world.mailer.sent == []
 
 
+async def _refused(
+    api: Api,
+    route: Route,
+    export_id: UUID | None,
+    headers: dict[str, str] | list[Any],
+    answer: tuple[int, str],
+) -> dict[str, Any]:
+    """Call ``route``: it must answer the problem ``answer`` (status, code), which is
+    returned, and nothing may have been queued or, once the dispatcher has run, sent."""
+    nothing = Nothing(api.world)
+    problem = _problem(await _call(api, route, export_id, headers), *answer)
+    await nothing.was_queued_or_sent()
+    return problem
+
+
 class TestTenancy:
     @pytest.mark.parametrize("status", list(ExportStatus))
     @pytest.mark.parametrize("visitor", [OTTO, NAMESAKE], ids=["other-tenant", "namesake"])
@@ -129,15 +144,11 @@ class TestTenancy:
         self, api: Api, route: Route, visitor: Caller, status: ExportStatus
     ) -> None:
         target = await api.world.add_export(export(OLIVIA, status))
-        nothing = Nothing(api.world)
-        response = await _call(api, route, target.id, await _as(api, visitor))
-        problem = _problem(response, 404, "EXPORT_NOT_FOUND")
-        await nothing.was_queued_or_sent()
+        headers = await _as(api, visitor)
+        problem = await _refused(api, route, target.id, headers, (404, "EXPORT_NOT_FOUND"))
 
         unknown = uuid4()
-        same = _problem(
-            await _call(api, route, unknown, await _as(api, visitor)), 404, "EXPORT_NOT_FOUND"
-        )
+        same = await _refused(api, route, unknown, headers, (404, "EXPORT_NOT_FOUND"))
         assert problem["detail"].replace(str(target.id), str(unknown)) == same["detail"]
         assert {k: v for k, v in problem.items() if k not in ("detail", "instance")} == {
             k: v for k, v in same.items() if k not in ("detail", "instance")
@@ -234,10 +245,7 @@ class TestOwnership:
         self, api: Api, route: Route, colleague: Caller, status: ExportStatus
     ) -> None:
         target = await api.world.add_export(export(OLIVIA, status))
-        nothing = Nothing(api.world)
-        response = await _call(api, route, target.id, api.headers(colleague))
-        _problem(response, 403, "EXPORT_FORBIDDEN")
-        await nothing.was_queued_or_sent()
+        await _refused(api, route, target.id, api.headers(colleague), (403, "EXPORT_FORBIDDEN"))
 
 
 class TestCredentials:
@@ -259,9 +267,7 @@ class TestCredentials:
     ) -> None:
         target = await api.world.add_export(export(who))
         headers = {**await _as(api, who), "dj-client": client}
-        nothing = Nothing(api.world)
-        _problem(await _call(api, route, target.id, headers), 403, "CLIENT_NOT_ALLOWED")
-        await nothing.was_queued_or_sent()
+        await _refused(api, route, target.id, headers, (403, "CLIENT_NOT_ALLOWED"))
 
     @pytest.mark.parametrize(
         "credentials",
@@ -312,9 +318,7 @@ class TestCredentials:
         target = await api.world.add_export(export(OLIVIA))
         headers = [("dj-api-key", _key(api, OLIVIA) if k == "OLIVIA" else k) for k in keys]
         headers += [("dj-client", c) for c in clients]
-        nothing = Nothing(api.world)
-        _problem(await _call(api, route, target.id, headers), *expected)
-        await nothing.was_queued_or_sent()
+        await _refused(api, route, target.id, headers, expected)
 
 
 CALLERS = {ClientType.OPERATOR: OLIVIA, ClientType.SUPPLIER: SAM, ClientType.ACCOUNT: ANNA}

@@ -67,7 +67,14 @@ def _date_text(value: object) -> object:
 
 Moment = Annotated[AwareDatetime, BeforeValidator(_date_text), AfterValidator(_in_utc)]
 """A date with a zone, given as ISO 8601 text (or a ``datetime``), given back in UTC."""
-SupplierId = Annotated[str, StringConstraints(min_length=1, max_length=128, strict=True)]
+SupplierId = Annotated[
+    str,
+    StringConstraints(
+        min_length=1, max_length=128, strict=True, pattern=r"^[^\x00-\x1f\x7f-\x9f]*$"
+    ),
+]
+"""Any text but control characters: no supplier id holds one, and PostgreSQL cannot store a
+NUL (the filters are kept as JSONB)."""
 
 
 def _check_bounds(low: Any, high: Any, low_name: str, high_name: str) -> None:

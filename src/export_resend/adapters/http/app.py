@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from uuid import UUID
@@ -53,6 +54,10 @@ from export_resend.domain.export import ExportType
 AppLifespan = Callable[[Starlette], AbstractAsyncContextManager[None]]
 
 _RESEND_FIELDS = {"cc"}
+_UUID = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
+"""The UUID string of RFC 9562 (OpenAPI's ``format: uuid``), hex digits in either case.
+``uuid.UUID`` alone reads far more: braces, ``urn:uuid:``, hyphens anywhere or none, a sign,
+white space, ``_`` and any Unicode digit."""
 
 EXPORT_ROUTES = {
     "transactions": ExportType.TRANSACTION_EVENTS,
@@ -69,12 +74,11 @@ def _json(model: BaseModel, status: int = 200) -> Response:
 
 def _export_id(request: Request) -> UUID:
     raw = request.path_params["export_id"]
-    try:
-        return UUID(raw)
-    except ValueError:
+    if not _UUID.fullmatch(raw):
         raise ValidationFailed(
             [FieldIssue(FieldErrorCode.BAD_FORMAT.value, "exportId", "must be a UUID")]
-        ) from None
+        )
+    return UUID(raw)
 
 
 def _ignored(body: dict[str, object], known: frozenset[str] | set[str]) -> list[FieldIssue]:
