@@ -330,7 +330,7 @@ class Stage:
         if request.route == "download":
             assert response.header("content-type") == "text/csv; charset=utf-8"
             assert request.target is not None, "a download of an export that is not there"
-            assert self.tokens[request.target] in _query_values(request.query, "token")
+            assert _query_values(request.query, "token") == [self.tokens[request.target]]
         elif request.route in ("get", "emails", "history"):
             assert who is not None, "a read without valid credentials"
             assert response.header("content-type") == "application/json"

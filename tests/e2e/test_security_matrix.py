@@ -226,6 +226,18 @@ class TestDownloadTokens:
         )
         assert own.status_code == 200, own.text
 
+    @pytest.mark.parametrize("first", ["forged", "own"])
+    async def test_a_token_given_twice_is_refused_even_when_one_copy_is_good(
+        self, api: Api, tokens: dict[str, tuple[UUID, str]], first: str
+    ) -> None:
+        export_id, token = tokens["olivia"]
+        copy = token if first == "own" else "forged"
+        response = await api.client.get(
+            f"/v1/exports/{export_id}/download?token={copy}&token={token}"
+        )
+        problem = _problem(response, 400, "VALIDATION_FAILED")
+        assert [(e["code"], e["field"]) for e in problem["errors"]] == [("F-E-012", "token")]
+
     async def test_a_token_signed_with_another_secret_opens_nothing(
         self, api: Api, tokens: dict[str, tuple[UUID, str]]
     ) -> None:

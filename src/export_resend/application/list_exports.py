@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 from export_resend.application.get_export import ExportDetails
 from export_resend.domain.caller import Caller
 from export_resend.domain.export import MAX_PAGE_SIZE, ExportQuery, ExportStatus, ExportType
 from export_resend.domain.ports import Clock, UnitOfWorkFactory
+
+
+_DIGITS = re.compile(r"[0-9]+", re.ASCII)
+
+
+def _digits(value: object) -> object:
+    # a query parameter is text: pydantic would also read "+5", " 5 ", "1_0" and "1.0"
+    if isinstance(value, str) and not _DIGITS.fullmatch(value):
+        raise PydanticCustomError("int_parsing", "must be a whole number written in digits")
+    return value
+
+
+QueryInt = Annotated[int, BeforeValidator(_digits)]
+"""A whole number, given as decimal digits when it comes as text."""
 
 
 class ListExportsCommand(BaseModel):
@@ -19,8 +36,8 @@ class ListExportsCommand(BaseModel):
 
     type: ExportType | None = None
     status: ExportStatus | None = None
-    page: int = Field(default=0, ge=0, le=1_000_000)
-    size: int = Field(default=20, ge=1, le=MAX_PAGE_SIZE)
+    page: QueryInt = Field(default=0, ge=0, le=1_000_000)
+    size: QueryInt = Field(default=20, ge=1, le=MAX_PAGE_SIZE)
 
 
 @dataclass(frozen=True, slots=True)

@@ -195,7 +195,13 @@ class ExportEndpoints:
 
     async def download(self, request: Request) -> Response:
         export_id = _export_id(request)
-        token = request.query_params.get("token")
+        tokens = request.query_params.getlist("token")
+        if len(tokens) > 1:
+            # like a credential header sent twice: never let one copy vouch for the other
+            raise ValidationFailed(
+                [FieldIssue(FieldErrorCode.BAD_FORMAT.value, "token", "the token is given twice")]
+            )
+        token = tokens[0] if tokens else None
         if not token:
             raise ValidationFailed(
                 [FieldIssue(FieldErrorCode.MISSING.value, "token", "the link's token is missing")]
