@@ -77,6 +77,9 @@ CONFORMANCE = settings(
 coverage phases) to meet every status it documents, in well under a minute for the whole run
 on two cores. EXPORT_RESEND_TEST_SCHEMATHESIS_EXAMPLES=300 hunts longer (about 90 s)."""
 
+RESEND_LIMIT = 10_000
+"""High enough for every generated resend to be answered (the setting's maximum)."""
+
 OWNER = caller("olivia", "acme")
 CALLERS = {
     ClientType.OPERATOR: OWNER,
@@ -162,7 +165,9 @@ def seeded() -> Iterator[Seeded]:
         for name in os.environ:
             if name.startswith("EXPORT_RESEND_") and not name.startswith("EXPORT_RESEND_TEST_"):
                 patch.delenv(name)
-        world = make_world()
+        # the resend limit (5 an hour) would be spent in the first phase, and every resend
+        # after it be a 429: test_a_resend_past_the_limit_is_answered_as_documented checks that
+        world = make_world(resend_limit_per_hour=RESEND_LIMIT)
         yield asyncio.run(_seed(world))
 
 
@@ -246,3 +251,21 @@ def test_an_export_id_with_a_slash_is_answered_as_documented(
         query=query,
     )
     case.call_and_validate(checks=RESPONSE_CHECKS, app=app)
+
+
+def test_a_resend_past_the_limit_is_answered_as_documented() -> None:
+    world = make_world()
+    seeded = asyncio.run(_seed(world))
+    app = create_app(container=world.container)
+    operation = schema["/v1/exports/{exportId}/resend-email"]["POST"]
+    statuses = []
+    try:
+        for _ in range(6):
+            case = operation.Case(
+                path_parameters={"exportId": str(EXAMPLE_EXPORT_IDS[ExportStatus.READY])},
+                headers={"dj-client": "OPERATOR", "dj-api-key": seeded.keys["OPERATOR"]},
+            )
+            statuses.append(case.call_and_validate(checks=RESPONSE_CHECKS, app=app).status_code)
+    finally:
+        shutdown_lifespans()
+    assert statuses == [200] * 5 + [429]
