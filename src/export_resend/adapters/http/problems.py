@@ -50,7 +50,13 @@ class PayloadTooLarge(Exception):
 
 
 class UnsupportedMediaType(Exception):
-    """The body is not ``application/json``."""
+    """The body is not declared as UTF-8 JSON; ``content_type`` is what it was declared as."""
+
+    def __init__(self, content_type: str | None) -> None:
+        super().__init__(
+            f"the body must be application/json in UTF-8, not {content_type or 'undeclared'}"
+        )
+        self.content_type = content_type
 
 
 @dataclass(frozen=True, slots=True)
