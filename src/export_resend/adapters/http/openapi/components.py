@@ -17,12 +17,13 @@ from pydantic.json_schema import (
 from pydantic_core.core_schema import WithDefaultSchema
 
 from export_resend.adapters.http.openapi.examples import EXAMPLE_EXPORT_IDS, READY_ID
-from export_resend.adapters.http.openapi.problem_examples import (
-    DEFAULT_EXAMPLES,
-    IDEMPOTENCY_KEY_IN_USE,
-    ProblemExample,
+from export_resend.adapters.http.openapi.problem_examples import DEFAULT_EXAMPLES, ProblemExample
+from export_resend.adapters.http.problems import (
+    INTERNAL_ERROR,
+    PROBLEM_MEDIA_TYPE,
+    PROBLEMS,
+    ProblemType,
 )
-from export_resend.adapters.http.problems import INTERNAL_ERROR, PROBLEM_MEDIA_TYPE, ProblemType
 from export_resend.adapters.http.schemas import (
     ExportEmailsResponse,
     ExportListResponse,
@@ -33,6 +34,7 @@ from export_resend.adapters.http.schemas import (
     ResendEmailResponse,
     ServiceStatus,
 )
+from export_resend.application.idempotency import IdempotencyKeyInUse
 from export_resend.application.list_exports import ListExportsCommand
 from export_resend.application.request_export import COMMANDS
 from export_resend.domain.caller import ClientType
@@ -324,7 +326,7 @@ class Operation:
                 name = f"{problem.code}.{example.name}" if example.name else problem.code
                 examples[name] = {
                     "summary": problem.title,
-                    "value": example.value(self.instance),
+                    "value": example.answer(self.instance).body,
                 }
         headers = response_headers()
         if status == 401:
@@ -333,7 +335,7 @@ class Operation:
             headers = response_headers("Allow")
         elif status == 429:
             headers = response_headers(required=["Retry-After"])
-        elif IDEMPOTENCY_KEY_IN_USE in problems:
+        elif PROBLEMS[IdempotencyKeyInUse] in problems:
             headers = response_headers("Retry-After")
         return {
             "description": "; ".join(f"`{p.code}`: {p.title}" for p in problems),
