@@ -21,7 +21,7 @@ from export_resend.adapters.http.openapi.problem_examples import DEFAULT_EXAMPLE
 from export_resend.adapters.http.problems import (
     INTERNAL_ERROR,
     PROBLEM_MEDIA_TYPE,
-    PROBLEMS,
+    ProblemAnswer,
     ProblemType,
 )
 from export_resend.adapters.http.schemas import (
@@ -34,7 +34,6 @@ from export_resend.adapters.http.schemas import (
     ResendEmailResponse,
     ServiceStatus,
 )
-from export_resend.application.idempotency import IdempotencyKeyInUse
 from export_resend.application.list_exports import ListExportsCommand
 from export_resend.application.request_export import COMMANDS
 from export_resend.domain.caller import ClientType
@@ -182,13 +181,23 @@ HEADERS: dict[str, Any] = {
 }
 
 
-def response_headers(*names: str, required: Iterable[str] = ()) -> dict[str, Any]:
-    """References to the named response headers (and X-Request-Id); ``required`` ones are
-    written out, required here though optional elsewhere."""
-    headers: dict[str, Any] = {
-        name: ref(name.replace("-", ""), "headers") for name in ("X-Request-Id", *names)
-    }
-    headers.update({name: {**HEADERS[name], "required": True} for name in required})
+def response_headers(*names: str) -> dict[str, Any]:
+    """References to the named response headers (and X-Request-Id)."""
+    return {name: ref(name.replace("-", ""), "headers") for name in ("X-Request-Id", *names)}
+
+
+def problem_headers(answers: Iterable[ProblemAnswer]) -> dict[str, Any]:
+    """The headers of a problem response whose answers are ``answers``: each one any of them
+    carries, required if all of them do (written out where its component says otherwise)."""
+    carried = [answer.headers for answer in answers]
+    headers = response_headers()
+    for name in dict.fromkeys(name for sent in carried for name in sent):
+        required = all(name in sent for sent in carried)
+        headers[name] = (
+            ref(name.replace("-", ""), "headers")
+            if HEADERS[name]["required"] == required
+            else {**HEADERS[name], "required": required}
+        )
     return headers
 
 
@@ -320,26 +329,17 @@ class Operation:
     def _problem_response(self, status: int, problems: list[ProblemType]) -> dict[str, Any]:
         codes = [p.code for p in problems]
         examples: dict[str, Any] = {}
+        answers: list[ProblemAnswer] = []
         for problem in problems:
             own = [e for e in self.problem_examples if e.problem == problem]
             for example in own or [DEFAULT_EXAMPLES[problem]]:
                 name = f"{problem.code}.{example.name}" if example.name else problem.code
-                examples[name] = {
-                    "summary": problem.title,
-                    "value": example.answer(self.instance).body,
-                }
-        headers = response_headers()
-        if status == 401:
-            headers = response_headers("WWW-Authenticate")
-        elif status == 405:
-            headers = response_headers("Allow")
-        elif status == 429:
-            headers = response_headers(required=["Retry-After"])
-        elif PROBLEMS[IdempotencyKeyInUse] in problems:
-            headers = response_headers("Retry-After")
+                answer = example.answer(self.instance)
+                examples[name] = {"summary": problem.title, "value": answer.body}
+                answers.append(answer)
         return {
             "description": "; ".join(f"`{p.code}`: {p.title}" for p in problems),
-            "headers": headers,
+            "headers": problem_headers(answers),
             "content": {
                 PROBLEM_MEDIA_TYPE: {
                     "schema": {

@@ -14,8 +14,8 @@ from export_resend.adapters.http.openapi.components import (
     HEADERS,
     PARAMETERS,
     component_schemas,
+    problem_headers,
     ref,
-    response_headers,
 )
 from export_resend.adapters.http.openapi.operations import METRICS_PATH, operations
 from export_resend.adapters.http.openapi.problem_examples import DEFAULT_EXAMPLES
@@ -94,7 +94,7 @@ def _method_not_allowed() -> dict[str, Any]:
             "`METHOD_NOT_ALLOWED`: a path of this document asked with a method it does not "
             "list; `Allow` names those it does."
         ),
-        "headers": response_headers("Allow"),
+        "headers": problem_headers([answer]),
         "content": {PROBLEM_MEDIA_TYPE: {"schema": ref("Problem"), "example": answer.body}},
     }
 
