@@ -11,7 +11,9 @@ from typing import Any
 from uuid import UUID
 
 import httpx
+import hypothesis
 import pytest
+from hypothesis import strategies as st
 from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate
 from starlette.requests import ClientDisconnect, Request
@@ -41,7 +43,12 @@ from export_resend.application.errors import (
     Unauthenticated,
     ValidationFailed,
 )
-from export_resend.application.idempotency import IdempotencyKeyInUse, IdempotencyKeyReused
+from export_resend.application.idempotency import (
+    MAX_KEY_LENGTH,
+    IdempotencyKeyInUse,
+    IdempotencyKeyReused,
+    checked_key,
+)
 from export_resend.application.resend_export_email import ResendExportEmailCommand
 from export_resend.domain.caller import ClientType
 from export_resend.domain.errors import (
@@ -248,6 +255,36 @@ def test_the_headers_the_service_always_sends_are_required() -> None:
     download = DOCUMENT["paths"]["/v1/exports/{exportId}/download"]["get"]["responses"]["200"]
     for name in ("Content-Disposition", "Content-Length", "ETag"):
         assert _resolve(download["headers"][name])["required"], name
+
+
+def _is_key(value: str) -> bool:
+    try:
+        checked_key(value)
+    except ValidationFailed:
+        return False
+    return True
+
+
+# what a header value can hold (latin-1 text, tabs included, line breaks not): printable
+# ASCII, and the characters at its edges
+_HEADER_CHARACTERS = st.characters(min_codepoint=0x21, max_codepoint=0x7E) | st.sampled_from(
+    "\t \x7f\x80\xff"
+)
+
+
+@hypothesis.given(st.text(_HEADER_CHARACTERS, max_size=8))
+@hypothesis.example("k" * MAX_KEY_LENGTH)
+@hypothesis.example("k" * (MAX_KEY_LENGTH + 1))
+@hypothesis.example("a b")
+@hypothesis.example("a\tb")
+@hypothesis.example("~")
+@hypothesis.example("\x7f")
+def test_the_idempotency_key_schema_accepts_what_checked_key_accepts(value: str) -> None:
+    """On every value a client can send: HTTP strips the spaces and tabs around a header
+    value, so none is sent with any."""
+    hypothesis.assume(value == value.strip(" \t"))
+    schema = DOCUMENT["components"]["parameters"]["IdempotencyKey"]["schema"]
+    assert _validator(schema).is_valid(value) == _is_key(value), repr(value)
 
 
 def test_credentials_are_the_api_key_scheme_and_a_client_type_header() -> None:

@@ -34,6 +34,7 @@ from export_resend.adapters.http.schemas import (
     ResendEmailResponse,
     ServiceStatus,
 )
+from export_resend.application.idempotency import MAX_KEY_LENGTH
 from export_resend.application.list_exports import ListExportsCommand
 from export_resend.application.request_export import COMMANDS
 from export_resend.domain.caller import ClientType
@@ -217,12 +218,15 @@ PARAMETERS: dict[str, Any] = {
         "description": (
             "Makes a retry safe: the same key with the same body within 24 hours answers the "
             "stored response (with `Idempotent-Replayed: true`) and does nothing again. 1 to "
-            "255 printable ASCII characters; a UUID is a good choice. See docs/api.md."
+            f"{MAX_KEY_LENGTH} printable ASCII characters; a UUID is a good choice. See "
+            "docs/api.md."
         ),
         "schema": {
             "type": "string",
             "minLength": 1,
-            "maxLength": 255,
+            "maxLength": MAX_KEY_LENGTH,
+            # checked_key's printable ASCII, less a space at either end: HTTP strips those
+            # from a header value, so no key can begin or end with one
             "pattern": "^[!-~]([ -~]*[!-~])?$",
         },
         "example": "4f7d2c9e-1b3a-4e8f-a6d5-0c9b8e7f6a51",
