@@ -26,7 +26,11 @@ from export_resend.adapters.http.openapi import (
     OpenApiEndpoint,
     openapi_document,
 )
+from export_resend.adapters.http.openapi.operations import operations
+from export_resend.adapters.http.openapi.problem_examples import DEFAULT_EXAMPLES
 from export_resend.adapters.http.problems import (
+    INTERNAL_ERROR,
+    METHOD_NOT_ALLOWED,
     PROBLEM_MEDIA_TYPE,
     PROBLEMS,
     InvalidJson,
@@ -204,6 +208,50 @@ async def test_the_problem_schema_declares_every_member_the_service_writes() -> 
         body = json.loads(bytes((await handle_error(request, error)).body))
         assert set(body) <= declared, (type(error).__name__, set(body) - declared)
         _validator({"$ref": "#/components/schemas/Problem"}).validate(body)
+
+
+async def _handled(error: Exception, method: str, path: str) -> tuple[int, Any, set[str]]:
+    """The status, body and header names of the handler's answer to ``error``."""
+    request = Request({"type": "http", "method": method.upper(), "path": path, "headers": []})
+    response = await handle_error(request, error)
+    sent = set(response.headers) - {"content-length", "content-type"}
+    return response.status_code, json.loads(bytes(response.body)), sent
+
+
+def _assert_headers_describe(sent: set[str], documented: dict[str, Any], where: object) -> None:
+    """The handler's headers are documented, and those documented as required are sent
+    (but X-Request-Id, which the access middleware adds to every response)."""
+    declared = {name.lower(): _resolve(header) for name, header in documented.items()}
+    assert sent <= set(declared), (where, sent - set(declared))
+    required = {name for name, header in declared.items() if header["required"]}
+    assert required - {"x-request-id"} <= sent, (where, required - sent)
+
+
+async def test_every_problem_example_is_what_the_handler_answers_to_its_error() -> None:
+    """Body, status and headers: each example is its error as ``handle_error`` answers it at
+    the operation's path, so the document cannot drift from what the service says."""
+    checked = 0
+    for operation in operations(EXPORT_ROUTES):
+        responses = DOCUMENT["paths"][operation.path][operation.method]["responses"]
+        for problem in (*operation.problems, INTERNAL_ERROR):
+            documented = _resolve(responses[str(problem.status)])
+            values = documented["content"][PROBLEM_MEDIA_TYPE]["examples"]
+            for name, example in operation.examples_of(problem):
+                where = (operation.method, operation.path, name)
+                status, body, sent = await _handled(
+                    example.error, operation.method, operation.instance
+                )
+                assert (status, body) == (problem.status, values[name]["value"]), where
+                _assert_headers_describe(sent, documented["headers"], where)
+                checked += 1
+    method_not_allowed = DOCUMENT["components"]["responses"]["MethodNotAllowed"]
+    status, body, sent = await _handled(
+        DEFAULT_EXAMPLES[METHOD_NOT_ALLOWED].error, "delete", "/v1/exports"
+    )
+    content = method_not_allowed["content"][PROBLEM_MEDIA_TYPE]
+    assert (status, body) == (405, content["example"])
+    _assert_headers_describe(sent, method_not_allowed["headers"], "MethodNotAllowed")
+    assert checked > 100
 
 
 def test_each_problem_response_names_its_codes_and_its_status() -> None:

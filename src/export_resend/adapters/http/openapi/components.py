@@ -330,14 +330,21 @@ class Operation:
             for status, found in sorted(by_status.items())
         }
 
+    def examples_of(self, problem: ProblemType) -> list[tuple[str, ProblemExample]]:
+        """The examples of ``problem`` this operation shows, by name: its own, or else the
+        problem's default one."""
+        own = [e for e in self.problem_examples if e.problem == problem]
+        return [
+            (f"{problem.code}.{example.name}" if example.name else problem.code, example)
+            for example in own or [DEFAULT_EXAMPLES[problem]]
+        ]
+
     def _problem_response(self, status: int, problems: list[ProblemType]) -> dict[str, Any]:
         codes = [p.code for p in problems]
         examples: dict[str, Any] = {}
         answers: list[ProblemAnswer] = []
         for problem in problems:
-            own = [e for e in self.problem_examples if e.problem == problem]
-            for example in own or [DEFAULT_EXAMPLES[problem]]:
-                name = f"{problem.code}.{example.name}" if example.name else problem.code
+            for name, example in self.examples_of(problem):
                 answer = example.answer(self.instance)
                 examples[name] = {"summary": problem.title, "value": answer.body}
                 answers.append(answer)
