@@ -11,7 +11,9 @@ from typing import Any
 from uuid import UUID
 
 import httpx
+import hypothesis
 import pytest
+from hypothesis import strategies as st
 from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate
 from starlette.requests import ClientDisconnect, Request
@@ -24,7 +26,11 @@ from export_resend.adapters.http.openapi import (
     OpenApiEndpoint,
     openapi_document,
 )
+from export_resend.adapters.http.openapi.operations import operations
+from export_resend.adapters.http.openapi.problem_examples import DEFAULT_EXAMPLES
 from export_resend.adapters.http.problems import (
+    INTERNAL_ERROR,
+    METHOD_NOT_ALLOWED,
     PROBLEM_MEDIA_TYPE,
     PROBLEMS,
     InvalidJson,
@@ -41,7 +47,12 @@ from export_resend.application.errors import (
     Unauthenticated,
     ValidationFailed,
 )
-from export_resend.application.idempotency import IdempotencyKeyInUse, IdempotencyKeyReused
+from export_resend.application.idempotency import (
+    MAX_KEY_LENGTH,
+    IdempotencyKeyInUse,
+    IdempotencyKeyReused,
+    checked_key,
+)
 from export_resend.application.resend_export_email import ResendExportEmailCommand
 from export_resend.domain.caller import ClientType
 from export_resend.domain.errors import (
@@ -175,12 +186,12 @@ ONE_OF_EACH: list[Exception] = [
     ExportNotFound(_ID),
     ExportNotReady(_ID, ExportStatus.FAILED),
     ResendRateLimited(_ID, 5, 1260),
-    IdempotencyKeyReused("this Idempotency-Key was used with another request body"),
+    IdempotencyKeyReused(),
     IdempotencyKeyInUse(3),
     InvalidJson("the body is not valid JSON"),
     ValidationFailed([FieldIssue("F-E-001", "token", "the link's token is missing")]),
     PayloadTooLarge(65536),
-    UnsupportedMediaType("the body must be application/json in UTF-8, not text/plain"),
+    UnsupportedMediaType("text/plain"),
     TooManyCcRecipients(21, 20),
     ClientDisconnect(),
     NotReady("the database cannot be reached"),
@@ -197,6 +208,50 @@ async def test_the_problem_schema_declares_every_member_the_service_writes() -> 
         body = json.loads(bytes((await handle_error(request, error)).body))
         assert set(body) <= declared, (type(error).__name__, set(body) - declared)
         _validator({"$ref": "#/components/schemas/Problem"}).validate(body)
+
+
+async def _handled(error: Exception, method: str, path: str) -> tuple[int, Any, set[str]]:
+    """The status, body and header names of the handler's answer to ``error``."""
+    request = Request({"type": "http", "method": method.upper(), "path": path, "headers": []})
+    response = await handle_error(request, error)
+    sent = set(response.headers) - {"content-length", "content-type"}
+    return response.status_code, json.loads(bytes(response.body)), sent
+
+
+def _assert_headers_describe(sent: set[str], documented: dict[str, Any], where: object) -> None:
+    """The handler's headers are documented, and those documented as required are sent
+    (but X-Request-Id, which the access middleware adds to every response)."""
+    declared = {name.lower(): _resolve(header) for name, header in documented.items()}
+    assert sent <= set(declared), (where, sent - set(declared))
+    required = {name for name, header in declared.items() if header["required"]}
+    assert required - {"x-request-id"} <= sent, (where, required - sent)
+
+
+async def test_every_problem_example_is_what_the_handler_answers_to_its_error() -> None:
+    """Body, status and headers: each example is its error as ``handle_error`` answers it at
+    the operation's path, so the document cannot drift from what the service says."""
+    checked = 0
+    for operation in operations(EXPORT_ROUTES):
+        responses = DOCUMENT["paths"][operation.path][operation.method]["responses"]
+        for problem in (*operation.problems, INTERNAL_ERROR):
+            documented = _resolve(responses[str(problem.status)])
+            values = documented["content"][PROBLEM_MEDIA_TYPE]["examples"]
+            for name, example in operation.examples_of(problem):
+                where = (operation.method, operation.path, name)
+                status, body, sent = await _handled(
+                    example.error, operation.method, operation.instance
+                )
+                assert (status, body) == (problem.status, values[name]["value"]), where
+                _assert_headers_describe(sent, documented["headers"], where)
+                checked += 1
+    method_not_allowed = DOCUMENT["components"]["responses"]["MethodNotAllowed"]
+    status, body, sent = await _handled(
+        DEFAULT_EXAMPLES[METHOD_NOT_ALLOWED].error, "delete", "/v1/exports"
+    )
+    content = method_not_allowed["content"][PROBLEM_MEDIA_TYPE]
+    assert (status, body) == (405, content["example"])
+    _assert_headers_describe(sent, method_not_allowed["headers"], "MethodNotAllowed")
+    assert checked > 100
 
 
 def test_each_problem_response_names_its_codes_and_its_status() -> None:
@@ -248,6 +303,36 @@ def test_the_headers_the_service_always_sends_are_required() -> None:
     download = DOCUMENT["paths"]["/v1/exports/{exportId}/download"]["get"]["responses"]["200"]
     for name in ("Content-Disposition", "Content-Length", "ETag"):
         assert _resolve(download["headers"][name])["required"], name
+
+
+def _is_key(value: str) -> bool:
+    try:
+        checked_key(value)
+    except ValidationFailed:
+        return False
+    return True
+
+
+# what a header value can hold (latin-1 text, tabs included, line breaks not): printable
+# ASCII, and the characters at its edges
+_HEADER_CHARACTERS = st.characters(min_codepoint=0x21, max_codepoint=0x7E) | st.sampled_from(
+    "\t \x7f\x80\xff"
+)
+
+
+@hypothesis.given(st.text(_HEADER_CHARACTERS, max_size=8))
+@hypothesis.example("k" * MAX_KEY_LENGTH)
+@hypothesis.example("k" * (MAX_KEY_LENGTH + 1))
+@hypothesis.example("a b")
+@hypothesis.example("a\tb")
+@hypothesis.example("~")
+@hypothesis.example("\x7f")
+def test_the_idempotency_key_schema_accepts_what_checked_key_accepts(value: str) -> None:
+    """On every value a client can send: HTTP strips the spaces and tabs around a header
+    value, so none is sent with any."""
+    hypothesis.assume(value == value.strip(" \t"))
+    schema = DOCUMENT["components"]["parameters"]["IdempotencyKey"]["schema"]
+    assert _validator(schema).is_valid(value) == _is_key(value), repr(value)
 
 
 def test_credentials_are_the_api_key_scheme_and_a_client_type_header() -> None:

@@ -41,6 +41,9 @@ ResultT = TypeVar("ResultT")
 class IdempotencyKeyReused(ApplicationError):
     """The key was used before, with another body."""
 
+    def __init__(self) -> None:
+        super().__init__("this Idempotency-Key was used with another request body")
+
 
 class IdempotencyKeyInUse(ApplicationError):
     """The first request with this key is still running; ``retry_after_seconds`` at most."""
@@ -133,9 +136,7 @@ class BeginIdempotentRequest:
                         await uow.commit()
                         return Claim(key, lease_id)
                     if record.fingerprint != fingerprint:
-                        raise IdempotencyKeyReused(
-                            "this Idempotency-Key was used with another request body"
-                        )
+                        raise IdempotencyKeyReused()
                     if record.response is not None:
                         return Replay(record.response)
                     if record.is_held(now):

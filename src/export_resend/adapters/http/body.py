@@ -86,9 +86,7 @@ async def read_json_object(request: Request, limit: int = MAX_BODY_BYTES) -> dic
         return None
     content_type = request.headers.get("content-type")
     if content_type is None or not _is_json(content_type):
-        raise UnsupportedMediaType(
-            f"the body must be application/json in UTF-8, not {content_type or 'undeclared'}"
-        )
+        raise UnsupportedMediaType(content_type)
     try:
         value = json.loads(
             body.decode("utf-8"), object_pairs_hook=_no_duplicates, parse_constant=_no_constant

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,7 +50,13 @@ class PayloadTooLarge(Exception):
 
 
 class UnsupportedMediaType(Exception):
-    """The body is not ``application/json``."""
+    """The body is not declared as UTF-8 JSON; ``content_type`` is what it was declared as."""
+
+    def __init__(self, content_type: str | None) -> None:
+        super().__init__(
+            f"the body must be application/json in UTF-8, not {content_type or 'undeclared'}"
+        )
+        self.content_type = content_type
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +108,12 @@ _BY_STATUS = {p.status: p for p in (ROUTE_NOT_FOUND, METHOD_NOT_ALLOWED)}
 
 
 def problem_type(exc: Exception) -> ProblemType:
-    """The problem type of a known error; ``INTERNAL_ERROR`` for anything else."""
+    """The problem type of a known error, or of Starlette's ``HTTPException``;
+    ``INTERNAL_ERROR`` for anything else."""
+    if isinstance(exc, HTTPException):
+        return _BY_STATUS.get(
+            exc.status_code, ProblemType(exc.status_code, "HTTP_ERROR", exc.detail)
+        )
     for cls in type(exc).__mro__:
         if cls in PROBLEMS:
             return PROBLEMS[cls]
@@ -116,24 +126,45 @@ def _path(request: Request) -> str:
     return URL(scope={**request.scope, "query_string": b""}).path
 
 
-def problem_response(
-    request: Request,
-    problem: ProblemType,
-    detail: str,
-    extra: dict[str, Any] | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> Response:
-    """An ``application/problem+json`` response."""
+@dataclass(frozen=True, slots=True)
+class ProblemAnswer:
+    """What the service answers to one error: its problem type, body and headers."""
+
+    problem: ProblemType
+    body: dict[str, Any]
+    headers: dict[str, str]
+
+    def response(self) -> Response:
+        """The ``application/problem+json`` response."""
+        return JSONResponse(
+            self.body, self.problem.status, self.headers, media_type=PROBLEM_MEDIA_TYPE
+        )
+
+
+def problem_answer(exc: Exception, instance: str) -> ProblemAnswer:
+    """The answer to ``exc`` at the path ``instance``: the handlers send it, and the OpenAPI
+    document shows it as the example of its problem."""
+    problem = problem_type(exc)
     body: dict[str, Any] = {
         "type": problem.uri,
         "title": problem.title,
         "status": problem.status,
         "code": problem.code,
-        "detail": detail,
-        "instance": _path(request),
-        **(extra or {}),
+        "detail": _detail(exc, problem),
+        "instance": instance,
+        **_extra(exc),
     }
-    return JSONResponse(body, problem.status, headers, media_type=PROBLEM_MEDIA_TYPE)
+    return ProblemAnswer(problem, body, _headers(exc))
+
+
+def _detail(exc: Exception, problem: ProblemType) -> str:
+    if problem is INTERNAL_ERROR:
+        return "The server could not handle this request."
+    if isinstance(exc, ClientDisconnect):
+        return "The client went away before sending its body."
+    if isinstance(exc, HTTPException):
+        return exc.detail
+    return str(exc)
 
 
 def _extra(exc: Exception) -> dict[str, Any]:
@@ -151,37 +182,22 @@ def _extra(exc: Exception) -> dict[str, Any]:
     return {"errors": [dataclasses.asdict(issue) for issue in issues]} if issues else {}
 
 
-async def handle_error(request: Request, exc: Exception) -> Response:
-    """A known error as its problem; anything else as a 500 that says nothing inside."""
-    problem = problem_type(exc)
-    if problem is INTERNAL_ERROR:
-        return problem_response(request, problem, "The server could not handle this request.")
-    if isinstance(exc, ClientDisconnect):
-        return problem_response(request, problem, "The client went away before sending its body.")
-    return problem_response(request, problem, str(exc), _extra(exc), _headers(exc))
-
-
-def _headers(exc: Exception) -> dict[str, str] | None:
+def _headers(exc: Exception) -> dict[str, str]:
+    if isinstance(exc, HTTPException):
+        return dict(exc.headers or {})  # Starlette's own: Allow on a 405
     if isinstance(exc, Unauthenticated):
         return {"WWW-Authenticate": 'dj-api-key realm="export-resend"'}
-    if isinstance(exc, ResendRateLimited):
+    if isinstance(exc, ResendRateLimited | IdempotencyKeyInUse):
         return {"Retry-After": str(exc.retry_after_seconds)}
-    if isinstance(exc, IdempotencyKeyInUse):
-        return {"Retry-After": str(exc.retry_after_seconds)}
-    return None
+    return {}
 
 
-async def handle_http_exception(request: Request, exc: HTTPException) -> Response:
-    """Starlette's own 404 and 405 (unknown route or method) as problems too."""
-    problem = _BY_STATUS.get(
-        exc.status_code, ProblemType(exc.status_code, "HTTP_ERROR", exc.detail)
-    )
-    return problem_response(request, problem, exc.detail, headers=exc.headers)
+async def handle_error(request: Request, exc: Exception) -> Response:
+    """Any error as its problem: a known one as ``PROBLEMS`` says, Starlette's own 404 and 405
+    (unknown route or method) too, anything else as a 500 that says nothing inside."""
+    return problem_answer(exc, _path(request)).response()
 
 
 def exception_handlers() -> dict[Any, Any]:
     """Handlers for Starlette's ``exception_handlers``: every error becomes a problem."""
-    handlers: dict[Any, Any] = dict.fromkeys(PROBLEMS, handle_error)
-    handlers[HTTPException] = handle_http_exception
-    handlers[Exception] = handle_error
-    return handlers
+    return dict.fromkeys((*PROBLEMS, HTTPException, Exception), handle_error)

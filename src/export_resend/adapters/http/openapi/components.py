@@ -17,12 +17,13 @@ from pydantic.json_schema import (
 from pydantic_core.core_schema import WithDefaultSchema
 
 from export_resend.adapters.http.openapi.examples import EXAMPLE_EXPORT_IDS, READY_ID
-from export_resend.adapters.http.openapi.problem_examples import (
-    DEFAULT_EXAMPLES,
-    IDEMPOTENCY_KEY_IN_USE,
-    ProblemExample,
+from export_resend.adapters.http.openapi.problem_examples import DEFAULT_EXAMPLES, ProblemExample
+from export_resend.adapters.http.problems import (
+    INTERNAL_ERROR,
+    PROBLEM_MEDIA_TYPE,
+    ProblemAnswer,
+    ProblemType,
 )
-from export_resend.adapters.http.problems import INTERNAL_ERROR, PROBLEM_MEDIA_TYPE, ProblemType
 from export_resend.adapters.http.schemas import (
     ExportEmailsResponse,
     ExportListResponse,
@@ -33,6 +34,7 @@ from export_resend.adapters.http.schemas import (
     ResendEmailResponse,
     ServiceStatus,
 )
+from export_resend.application.idempotency import MAX_KEY_LENGTH
 from export_resend.application.list_exports import ListExportsCommand
 from export_resend.application.request_export import COMMANDS
 from export_resend.domain.caller import ClientType
@@ -180,13 +182,23 @@ HEADERS: dict[str, Any] = {
 }
 
 
-def response_headers(*names: str, required: Iterable[str] = ()) -> dict[str, Any]:
-    """References to the named response headers (and X-Request-Id); ``required`` ones are
-    written out, required here though optional elsewhere."""
-    headers: dict[str, Any] = {
-        name: ref(name.replace("-", ""), "headers") for name in ("X-Request-Id", *names)
-    }
-    headers.update({name: {**HEADERS[name], "required": True} for name in required})
+def response_headers(*names: str) -> dict[str, Any]:
+    """References to the named response headers (and X-Request-Id)."""
+    return {name: ref(name.replace("-", ""), "headers") for name in ("X-Request-Id", *names)}
+
+
+def problem_headers(answers: Iterable[ProblemAnswer]) -> dict[str, Any]:
+    """The headers of a problem response whose answers are ``answers``: each one any of them
+    carries, required if all of them do (written out where its component says otherwise)."""
+    carried = [answer.headers for answer in answers]
+    headers = response_headers()
+    for name in dict.fromkeys(name for sent in carried for name in sent):
+        required = all(name in sent for sent in carried)
+        headers[name] = (
+            ref(name.replace("-", ""), "headers")
+            if HEADERS[name]["required"] == required
+            else {**HEADERS[name], "required": required}
+        )
     return headers
 
 
@@ -206,12 +218,15 @@ PARAMETERS: dict[str, Any] = {
         "description": (
             "Makes a retry safe: the same key with the same body within 24 hours answers the "
             "stored response (with `Idempotent-Replayed: true`) and does nothing again. 1 to "
-            "255 printable ASCII characters; a UUID is a good choice. See docs/api.md."
+            f"{MAX_KEY_LENGTH} printable ASCII characters; a UUID is a good choice. See "
+            "docs/api.md."
         ),
         "schema": {
             "type": "string",
             "minLength": 1,
-            "maxLength": 255,
+            "maxLength": MAX_KEY_LENGTH,
+            # checked_key's printable ASCII, less a space at either end: HTTP strips those
+            # from a header value, so no key can begin or end with one
             "pattern": "^[!-~]([ -~]*[!-~])?$",
         },
         "example": "4f7d2c9e-1b3a-4e8f-a6d5-0c9b8e7f6a51",
@@ -315,29 +330,27 @@ class Operation:
             for status, found in sorted(by_status.items())
         }
 
+    def examples_of(self, problem: ProblemType) -> list[tuple[str, ProblemExample]]:
+        """The examples of ``problem`` this operation shows, by name: its own, or else the
+        problem's default one."""
+        own = [e for e in self.problem_examples if e.problem == problem]
+        return [
+            (f"{problem.code}.{example.name}" if example.name else problem.code, example)
+            for example in own or [DEFAULT_EXAMPLES[problem]]
+        ]
+
     def _problem_response(self, status: int, problems: list[ProblemType]) -> dict[str, Any]:
         codes = [p.code for p in problems]
         examples: dict[str, Any] = {}
+        answers: list[ProblemAnswer] = []
         for problem in problems:
-            own = [e for e in self.problem_examples if e.problem == problem]
-            for example in own or [DEFAULT_EXAMPLES[problem]]:
-                name = f"{problem.code}.{example.name}" if example.name else problem.code
-                examples[name] = {
-                    "summary": problem.title,
-                    "value": example.value(self.instance),
-                }
-        headers = response_headers()
-        if status == 401:
-            headers = response_headers("WWW-Authenticate")
-        elif status == 405:
-            headers = response_headers("Allow")
-        elif status == 429:
-            headers = response_headers(required=["Retry-After"])
-        elif IDEMPOTENCY_KEY_IN_USE in problems:
-            headers = response_headers("Retry-After")
+            for name, example in self.examples_of(problem):
+                answer = example.answer(self.instance)
+                examples[name] = {"summary": problem.title, "value": answer.body}
+                answers.append(answer)
         return {
             "description": "; ".join(f"`{p.code}`: {p.title}" for p in problems),
-            "headers": headers,
+            "headers": problem_headers(answers),
             "content": {
                 PROBLEM_MEDIA_TYPE: {
                     "schema": {

@@ -14,8 +14,8 @@ from export_resend.adapters.http.openapi.components import (
     HEADERS,
     PARAMETERS,
     component_schemas,
+    problem_headers,
     ref,
-    response_headers,
 )
 from export_resend.adapters.http.openapi.operations import METRICS_PATH, operations
 from export_resend.adapters.http.openapi.problem_examples import DEFAULT_EXAMPLES
@@ -88,18 +88,14 @@ def openapi_document(
 
 
 def _method_not_allowed() -> dict[str, Any]:
+    answer = DEFAULT_EXAMPLES[METHOD_NOT_ALLOWED].answer("/v1/exports")
     return {
         "description": (
             "`METHOD_NOT_ALLOWED`: a path of this document asked with a method it does not "
             "list; `Allow` names those it does."
         ),
-        "headers": response_headers("Allow"),
-        "content": {
-            PROBLEM_MEDIA_TYPE: {
-                "schema": ref("Problem"),
-                "example": DEFAULT_EXAMPLES[METHOD_NOT_ALLOWED].value("/v1/exports"),
-            }
-        },
+        "headers": problem_headers([answer]),
+        "content": {PROBLEM_MEDIA_TYPE: {"schema": ref("Problem"), "example": answer.body}},
     }
 
 

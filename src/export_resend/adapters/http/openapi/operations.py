@@ -30,11 +30,8 @@ from export_resend.adapters.http.openapi.problem_examples import (
     DEFAULT_EXAMPLES,
     EXPORT_IN_PATH,
     JSON_BODY,
-    NOT_READY,
-    RATE_LIMITED,
     ProblemExample,
     invalid,
-    issue,
     problem_types,
 )
 from export_resend.adapters.http.problems import METHOD_NOT_ALLOWED, PROBLEMS
@@ -42,10 +39,12 @@ from export_resend.adapters.http.schemas import (
     DeliveryBody,
     ExportListResponse,
     ExportRequestedResponse,
+    IssueBody,
     RecipientsBody,
     ResendEmailResponse,
     ServiceStatus,
 )
+from export_resend.application.check_readiness import NotReady
 from export_resend.application.errors import FieldErrorCode, ValidationFailed
 from export_resend.application.list_exports import ListExportsCommand
 from export_resend.application.request_export import COMMANDS
@@ -57,6 +56,7 @@ from export_resend.domain.errors import (
     ExportNotFound,
     ExportNotReady,
     ExportTypeNotAllowed,
+    ResendRateLimited,
 )
 from export_resend.domain.export import ExportStatus, ExportType
 
@@ -95,6 +95,10 @@ _REQUEST_BODY_EXAMPLES: dict[ExportType, dict[str, Any]] = {
     ExportType.SUPPLIER_PAYOUTS: {"cc": ["finance@acme.example.com"]},
     ExportType.MARKETPLACE_PAYOUTS: {"cc": []},
 }
+
+
+def _warning(code: str, field_name: str, message: str) -> IssueBody:
+    return IssueBody(code=code, field=field_name, message=message)
 
 
 def _request_export(name: str, export_type: ExportType) -> Operation:
@@ -152,17 +156,12 @@ def _request_export(name: str, export_type: ExportType) -> Operation:
         problems=(*AUTHENTICATED, *problem_types(ExportTypeNotAllowed, DomainError), *JSON_BODY),
         problem_examples=(
             invalid(
-                issue(
-                    FieldErrorCode.NOT_IN_ENUM,
-                    "statuses[0]",
-                    "Input should be 'INIT_PAYMENT', 'CARD_REGISTERED', … or 'REFUND_FAILED'",
-                ),
+                FieldErrorCode.NOT_IN_ENUM,
+                "statuses[0]",
+                "Input should be 'INIT_PAYMENT', 'CARD_REGISTERED', … or 'REFUND_FAILED'",
                 name="statuses",
             ),
-            invalid(
-                issue(FieldErrorCode.BAD_FORMAT, "cc[0]", "must not contain a line feed"),
-                name="cc",
-            ),
+            invalid(FieldErrorCode.BAD_FORMAT, "cc[0]", "must not contain a line feed", name="cc"),
             BAD_IDEMPOTENCY_KEY,
         ),
     )
@@ -181,13 +180,15 @@ def _resend() -> Operation:
         update={
             "recipients": receipt.recipients.model_copy(update={"cc": ["a@example.com"]}),
             "warnings": [
-                issue("DUPLICATE", "cc[1]", "A@example.com appears earlier in the list; sent once"),
-                issue(
+                _warning(
+                    "DUPLICATE", "cc[1]", "A@example.com appears earlier in the list; sent once"
+                ),
+                _warning(
                     "PRIMARY_RECIPIENT",
                     "cc[2]",
                     f"{OWNER} is the primary recipient (To); not copied",
                 ),
-                issue("FIELD_IGNORED", "to", "not a field of this request; ignored"),
+                _warning("FIELD_IGNORED", "to", "not a field of this request; ignored"),
             ],
         }
     )
@@ -235,35 +236,27 @@ def _resend() -> Operation:
             *AUTHENTICATED,
             *EXPORT_IN_PATH,
             *JSON_BODY,
-            *problem_types(ExportNotFound, ExportForbidden, ExportNotReady, DomainError),
-            RATE_LIMITED,
+            *problem_types(
+                ExportNotFound, ExportForbidden, ExportNotReady, DomainError, ResendRateLimited
+            ),
         ),
         problem_examples=(
             invalid(
-                issue(
-                    FieldErrorCode.BAD_FORMAT,
-                    "cc[0]",
-                    "must be a bare address, without a display name or angle brackets",
-                ),
+                FieldErrorCode.BAD_FORMAT,
+                "cc[0]",
+                "must be a bare address, without a display name or angle brackets",
                 name="cc",
             ),
             invalid(
-                issue(
-                    FieldErrorCode.SIZE_LIMIT_EXCEEDED,
-                    "cc",
-                    "Tuple should have at most 20 items after validation, not 21",
-                ),
+                FieldErrorCode.SIZE_LIMIT_EXCEEDED,
+                "cc",
+                "Tuple should have at most 20 items after validation, not 21",
                 name="cc-size",
             ),
             DEFAULT_EXAMPLES[PROBLEMS[ValidationFailed]],
             BAD_IDEMPOTENCY_KEY,
             DEFAULT_EXAMPLES[PROBLEMS[ExportNotReady]],
-            ProblemExample(
-                PROBLEMS[ExportNotReady],
-                f"export {READY_ID} is EXPIRED, not READY",
-                "EXPIRED",
-                {"export_status": ExportStatus.EXPIRED},
-            ),
+            ProblemExample(ExportNotReady(READY_ID, ExportStatus.EXPIRED), "EXPIRED"),
         ),
     )
 
@@ -336,19 +329,15 @@ def operations(export_routes: Mapping[str, ExportType]) -> list[Operation]:
             problems=(*AUTHENTICATED, PROBLEMS[ValidationFailed]),
             problem_examples=(
                 invalid(
-                    issue(
-                        FieldErrorCode.SIZE_LIMIT_EXCEEDED,
-                        "size",
-                        "Input should be less than or equal to 100",
-                    ),
+                    FieldErrorCode.SIZE_LIMIT_EXCEEDED,
+                    "size",
+                    "Input should be less than or equal to 100",
                     name="size",
                 ),
                 invalid(
-                    issue(
-                        FieldErrorCode.NOT_IN_ENUM,
-                        "status",
-                        "Input should be 'PENDING', 'READY', 'FAILED' or 'EXPIRED'",
-                    ),
+                    FieldErrorCode.NOT_IN_ENUM,
+                    "status",
+                    "Input should be 'PENDING', 'READY', 'FAILED' or 'EXPIRED'",
                     name="status",
                 ),
             ),
@@ -415,8 +404,7 @@ def operations(export_routes: Mapping[str, ExportType]) -> list[Operation]:
             ),
             problem_examples=(
                 invalid(
-                    issue(FieldErrorCode.MISSING, "token", "the link's token is missing"),
-                    name="token",
+                    FieldErrorCode.MISSING, "token", "the link's token is missing", name="token"
                 ),
                 DEFAULT_EXAMPLES[PROBLEMS[ValidationFailed]],
             ),
@@ -473,7 +461,7 @@ def operations(export_routes: Mapping[str, ExportType]) -> list[Operation]:
             responses={
                 "200": json_response("Ready.", "ServiceStatus", {"ok": ServiceStatus(status="ok")})
             },
-            problems=(NOT_READY,),
+            problems=problem_types(NotReady),
             public=True,
         ),
         Operation(
