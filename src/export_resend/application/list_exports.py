@@ -14,7 +14,6 @@ from export_resend.domain.caller import Caller
 from export_resend.domain.export import MAX_PAGE_SIZE, ExportQuery, ExportStatus, ExportType
 from export_resend.domain.ports import Clock, UnitOfWorkFactory
 
-
 _DIGITS = re.compile(r"[0-9]+", re.ASCII)
 
 
