@@ -84,6 +84,9 @@ LIST_FIELDS = {"cc": 20, "statuses": 50, "supplierIds": 100}
 NUMBER_FIELDS = {"amountMin", "amountMax"}
 DATE_FIELDS = {"updatedAtFrom", "updatedAtTo", "createdAtFrom", "createdAtTo"}
 TEXT_FIELDS = {"sourceBalanceAccountType", "targetBalanceAccountType"}
+FREE_TEXT_FIELDS = {"supplierIds"}
+"""The fields whose text is stored as it is given (no address, date, amount or set of names
+holds it), so that every database must take whatever character they accept."""
 FIELDS = {
     "resend": {"cc"},
     ExportType.TRANSACTION_EVENTS: {"cc", "statuses", "amountMin", "amountMax"}
@@ -630,6 +633,19 @@ _SIZES = [
 """Bodies about the 64 KiB limit: JSON, and white space (which is no body at all)."""
 
 
+_STORED_TEXT = st.lists(
+    st.just("\0")
+    | st.sampled_from(["\ud800", "\udfff", "\uffff", "\x01", "\x1f", "\x7f", "\x85", "\x9f"])
+    | st.sampled_from(["\t", "\n", "\u2028", "\ufeff", "\U0010ffff", "'", '"', "\\", "%", "_"])
+    | st.sampled_from(["supplier-acme", "é", "供应商"]),
+    min_size=1,
+    max_size=3,
+).map("".join)
+"""Text that a database may refuse or change: NUL, the one character PostgreSQL stores in no
+text or JSONB, on its own as often as each other kind; lone surrogates, non-characters and
+control characters; white space, quotes, escapes and wildcards; and plain text."""
+
+
 def _json(value: Any, ascii_only: bool = True) -> bytes:
     return json.dumps(value, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
 
@@ -637,7 +653,9 @@ def _json(value: Any, ascii_only: bool = True) -> bytes:
 def _body(route: str) -> st.SearchStrategy[bytes]:
     """Bodies for a POST to ``route``: one field at a time with a value of every type (each
     pair is one choice, which keeps ten thousand examples quick), two such fields, CC lists
-    of good and hostile addresses, the special bodies, sizes about the limit, random bytes."""
+    of good and hostile addresses, lists of text a database may refuse in the route's
+    free-text fields if it has any (three times as often as each other kind: they reach the
+    database as they are), the special bodies, sizes about the limit, random bytes."""
     fields = sorted(FIELDS[route] if route in FIELDS else FIELDS["resend"]) + _EXTRA_FIELDS
     pairs = st.sampled_from([(f, v) for f in fields for v in _VALUES])
     one_field = st.tuples(pairs, st.booleans()).map(lambda p: _json(dict([p[0]]), p[1]))
@@ -645,12 +663,17 @@ def _body(route: str) -> st.SearchStrategy[bytes]:
     cc_lists = st.lists(_CC_ENTRY, max_size=22).map(lambda cc: _json({"cc": cc}, False))
     good_cc_lists = st.lists(_ADDRESS, min_size=2, max_size=20).map(lambda cc: _json({"cc": cc}))
     free = st.tuples(st.sampled_from(fields), _JSON).map(lambda p: _json(dict([p])))
+    free_text = sorted(FREE_TEXT_FIELDS & set(fields))
+    texts = st.tuples(st.sampled_from(free_text), st.lists(_STORED_TEXT, min_size=1, max_size=5))
+    # one_of() draws each distinct strategy as often as any other: so, three of these
+    stored_text = [texts.map(lambda p: _json(dict([p]))) for _ in range(3 if free_text else 0)]
     return st.one_of(
         one_field,
         two_fields,
         cc_lists,
         good_cc_lists,
         free,
+        *stored_text,
         st.sampled_from(_SPECIAL_BODIES),
         st.sampled_from(_SIZES),
         st.binary(max_size=64),
