@@ -28,17 +28,20 @@ from export_resend.domain.ports import ApiKeyStore
 from export_resend.settings import MailerKind, Settings
 from export_resend.testing import ManualClock
 from tests.factories import NOW
-from tests.postgres import fresh_database
+from tests.postgres import REQUIRE_VARIABLE, fresh_database
 
 pytest_plugins = ["tests.smtp"]
+_TEST_VARIABLES = ("EXPORT_RESEND_TEST_", REQUIRE_VARIABLE)
 LINK_SECRET = "test-link-secret-0123456789abcdef"
 
 
 @pytest.fixture(autouse=True)
 def _no_outside_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A developer's own EXPORT_RESEND_* variables never reach a test."""
+    """A developer's own EXPORT_RESEND_* variables never reach a test; the test run's own
+    (EXPORT_RESEND_TEST_*, and EXPORT_RESEND_REQUIRE_POSTGRES for the tests that make a
+    PostgreSQL database of their own) are kept."""
     for name in os.environ:
-        if name.startswith("EXPORT_RESEND_") and not name.startswith("EXPORT_RESEND_TEST_"):
+        if name.startswith("EXPORT_RESEND_") and not name.startswith(_TEST_VARIABLES):
             monkeypatch.delenv(name)
 
 

@@ -11,26 +11,46 @@ nesting, huge numbers, lone surrogates, duplicate keys, hostile addresses, sizes
 refusal is a problem with a stable code and leaves the outbox, the exports and the jobs as
 they were; a success comes only from a request that was valid (judged here, from the
 request alone) and queues exactly what it says.
+
+``build_stage(container, count)`` sets the stage on any container, in memory or on a SQL
+database, and ``fuzz(runner, stage, examples)`` runs it: the requests, each answer held to
+the rules, then every export queued generated and every email queued sent, as queued, with
+no warning or error logged. tests/e2e/test_security_matrix.py runs it in memory,
+tests/integration/test_fuzz_on_sql.py on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import json
+import logging
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from hashlib import sha256
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 from uuid import UUID, uuid4
 
+from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
+from starlette.types import ASGIApp
 
+from export_resend.adapters.memory import InMemoryMailer
+from export_resend.container import Container
 from export_resend.domain.caller import Caller, ClientType
-from export_resend.domain.export import Export, ExportStatus, ExportType
-from tests.conftest import World
+from export_resend.domain.delivery import Delivery, DeliveryKind, DeliveryStatus
+from export_resend.domain.export import Export, ExportFile, ExportStatus, ExportType
+from export_resend.main import create_app
+from tests.conftest import issue_key
+from tests.e2e import asgi
 from tests.e2e.asgi import RawResponse
+from tests.e2e.conftest import OLIVIA, OTTO, SAM
 from tests.e2e.test_exports_http import ROUTES as REQUEST_PATHS
+from tests.factories import caller, export
 
 LIMIT = 64 * 1024
 PROBLEM_STATUS = {
@@ -64,6 +84,9 @@ LIST_FIELDS = {"cc": 20, "statuses": 50, "supplierIds": 100}
 NUMBER_FIELDS = {"amountMin", "amountMax"}
 DATE_FIELDS = {"updatedAtFrom", "updatedAtTo", "createdAtFrom", "createdAtTo"}
 TEXT_FIELDS = {"sourceBalanceAccountType", "targetBalanceAccountType"}
+FREE_TEXT_FIELDS = {"supplierIds"}
+"""The fields whose text is stored as it is given (no address, date, amount or set of names
+holds it), so that every database must take whatever character they accept."""
 FIELDS = {
     "resend": {"cc"},
     ExportType.TRANSACTION_EVENTS: {"cc", "statuses", "amountMin", "amountMax"}
@@ -294,27 +317,49 @@ class Request:
         return [v for k, v in self.headers if k == name]
 
 
+Count = Callable[[], Awaitable[tuple[int, int, int]]]
+"""How many deliveries, exports and generation jobs a store holds."""
+ANNA = caller("anna", "acme", ClientType.ACCOUNT)
+CAST = (OLIVIA, SAM, ANNA, OTTO)
+"""The stage's callers: two operators of two tenants, a supplier and an account."""
+
+
 @dataclass
 class Stage:
-    """The world the fuzzer runs in: four callers with keys, olivia's READY export (with an
-    original CC and a file) and PENDING one, otto's READY export, and a link to each file."""
+    """The world the fuzzer runs in: a container (on memory or a SQL database, with a manual
+    clock and the in-memory mailer), the four callers of ``CAST`` with keys, olivia's READY
+    export (with an original CC and a file) and PENDING one, otto's READY export, and a link
+    to each file. Everything is read through the ports, but ``count``, which counts rows."""
 
-    world: World
+    container: Container
+    count: Count
     keys: dict[bytes, Caller]
     exports: dict[str, Export]
     tokens: dict[str, str]
     statuses: Counter[tuple[str, int]] = field(default_factory=Counter)
     """How many answers of each status each route gave."""
+    owners: dict[UUID, tuple[str, str]] = field(default_factory=dict)
+    """The tenant and owner of each export stored: the stage's, and every one created."""
+    queued: set[UUID] = field(default_factory=set)
+    """Every delivery queued so far."""
+    counted: tuple[int, int, int, int] | None = None
+    """What ``rows`` gave last, after the last answer checked: the next one's ``before``."""
+
+    @property
+    def mailer(self) -> InMemoryMailer:
+        mailer = self.container.mailer()
+        assert isinstance(mailer, InMemoryMailer)
+        return mailer
 
     def key_of(self, who: Caller) -> bytes:
         return next(k for k, c in self.keys.items() if c == who)
 
-    def rows(self) -> tuple[int, int, int, int]:
-        store = self.world.store
-        sent = len(self.world.mailer.sent)
-        return len(store.deliveries), len(store.exports), len(store.jobs), sent
+    async def rows(self) -> tuple[int, int, int, int]:
+        """How many deliveries, exports and generation jobs are stored, and emails sent."""
+        self.counted = (*await self.count(), len(self.mailer.sent))
+        return self.counted
 
-    def check(self, request: Request, response: RawResponse, before: Sequence[int]) -> None:
+    async def check(self, request: Request, response: RawResponse, before: Sequence[int]) -> None:
         """Hold one answer to the rules (see the module's docstring)."""
         status = response.status
         assert status < 500, (status, response.body[:500])
@@ -323,7 +368,7 @@ class Stage:
             assert key not in response.body
         if not 200 <= status < 300:
             self._check_problem(response)
-            assert self.rows() == tuple(before), "a refused request changed what is stored"
+            assert await self.rows() == tuple(before), "a refused request changed what is stored"
             return
         who = _caller(request, self.keys)
         replayed = response.header("idempotent-replayed") == "true"
@@ -331,6 +376,7 @@ class Stage:
             assert response.header("content-type") == "text/csv; charset=utf-8"
             assert request.target is not None, "a download of an export that is not there"
             assert _query_values(request.query, "token") == [self.tokens[request.target]]
+            assert await self.rows() == tuple(before), "a download changed what is stored"
         elif request.route in ("get", "emails", "history"):
             assert who is not None, "a read without valid credentials"
             assert response.header("content-type") == "application/json"
@@ -339,28 +385,30 @@ class Stage:
                 owner = self.exports[request.target]
                 assert (who.tenant_id, who.user_id) == (owner.tenant_id, owner.owner_id)
             for item in response.json().get("items", []):
-                listed = self.world.store.exports[UUID(item["exportId"])]
-                assert (listed.tenant_id, listed.owner_id) == (who.tenant_id, who.user_id)
+                listed = self.owners.get(UUID(item["exportId"]))
+                assert listed == (who.tenant_id, who.user_id), f"listed {item}"
+            assert await self.rows() == tuple(before), "a read changed what is stored"
         elif request.route == "resend":
+            added = await self._new_deliveries(request.target)
             assert who is not None, "a resend without valid credentials"
             assert request.target in ("ready", "theirs"), "a resend of an export not READY"
             ready = self.exports[request.target]
             assert (who.tenant_id, who.user_id) == (ready.tenant_id, ready.owner_id)
             body = _valid_body(request, "resend")
-            added = self._added(before, deliveries=0 if replayed else 1)
-            if added:
-                [delivery] = added
+            await self._added(before, deliveries=0 if replayed else 1)
+            assert len(added) == (0 if replayed else 1), "a resend queued another export's email"
+            for delivery in added:
                 assert delivery.recipients.to == who.email
                 asked = body.get("cc")
                 _check_copied(delivery.recipients.cc, ready.cc if asked is None else asked)
         else:
+            created = None if replayed else await self._created(response)
             export_type = ExportType(request.route)
             assert who is not None, "an export request without valid credentials"
             assert export_type in ALLOWED[who.client_type]
             body = _valid_body(request, export_type)
-            self._added(before, exports=0 if replayed else 1)
-            if not replayed:
-                created = self.world.store.exports[UUID(response.json()["exportId"])]
+            await self._added(before, exports=0 if replayed else 1)
+            if created is not None:
                 assert (created.tenant_id, created.owner_id) == (who.tenant_id, who.user_id)
                 assert created.status is ExportStatus.PENDING
                 _check_copied(created.cc, body.get("cc") or ())
@@ -377,17 +425,97 @@ class Stage:
         if response.status == 401:
             assert response.header("www-authenticate") is not None
 
-    def _added(self, before: Sequence[int], *, deliveries: int = 0, exports: int = 0) -> list[Any]:
-        after = self.rows()
+    async def _added(self, before: Sequence[int], *, deliveries: int = 0, exports: int = 0) -> None:
+        after = await self.rows()
         assert after == (
             before[0] + deliveries,
             before[1] + exports,
             before[2] + exports,
             before[3],
         ), "a success queued something other than its own email or export"
-        return sorted(self.world.store.deliveries.values(), key=lambda d: d.queued_at)[
-            before[0] : after[0]
-        ]
+
+    # _created and _new_deliveries note what a success stored before it is judged, so that
+    # an answer that fails its checks does not fail the checks of the answers after it too
+
+    async def _created(self, response: RawResponse) -> Export:
+        """The export an export request created, noted in ``owners``."""
+        export_id = UUID(response.json()["exportId"])
+        async with self.container.unit_of_work() as uow:
+            stored: Export | None = await uow.exports.get(export_id)
+        assert stored is not None, f"export {export_id} is not stored"
+        self.owners[stored.id] = (stored.tenant_id, stored.owner_id)
+        return stored
+
+    async def _new_deliveries(self, target: str | None) -> list[Delivery]:
+        """The deliveries of the stage's export ``target`` (if any) queued since this was last
+        asked, noted in ``queued``."""
+        if target not in self.exports:
+            return []
+        async with self.container.unit_of_work() as uow:
+            deliveries = await uow.deliveries.list_for_export(self.exports[target].id)
+        added = [d for d in deliveries if d.id not in self.queued]
+        self.queued.update(d.id for d in added)
+        return added
+
+    async def answer(self, app: ASGIApp, request: Request) -> None:
+        """Send ``request`` to ``app`` and hold its answer to the rules."""
+        before = self.counted or await self.rows()
+        self.counted = None  # until this answer has been checked
+        response = await asgi.call(
+            app,
+            request.method,
+            request.path,
+            headers=request.headers,
+            query=request.query,
+            chunks=request.chunks,
+        )
+        await self.check(request, response, before)
+
+    async def settle(self) -> None:
+        """Generate every export queued, then send every email queued (the stage's clock
+        stands still: whatever fails stays failed, and the checks after see it)."""
+        for worker in (self.container.generator(), self.container.dispatcher()):
+            worker.start()
+            try:
+                await worker.idle()
+            finally:
+                await worker.stop()
+
+    async def check_settled(self) -> None:
+        """Every export created is READY, every email queued was sent exactly once, to its
+        envelope, and each went to the owner of its export, copied to no one it did not ask."""
+        deliveries, exports, jobs = await self.count()
+        assert (exports, jobs) == (len(self.owners), 0), "an export left unstored or not run"
+        envelopes: dict[str, tuple[str, ...]] = {}
+        async with self.container.unit_of_work() as uow:
+            for export_id in self.owners:
+                stored = await uow.exports.get(export_id)
+                assert stored is not None
+                if stored.id != self.exports["pending"].id:  # it has no job
+                    assert stored.status is ExportStatus.READY, stored
+                for delivery in await uow.deliveries.list_for_export(export_id):
+                    assert delivery.status is DeliveryStatus.SENT, delivery
+                    assert delivery.recipients.to == stored.owner_email, delivery
+                    if delivery.kind is DeliveryKind.INITIAL:
+                        assert set(delivery.recipients.cc) <= set(stored.cc), delivery
+                    else:
+                        assert delivery.id in self.queued, delivery
+                    envelopes[delivery.message_id] = delivery.recipients.envelope
+        assert len(envelopes) == deliveries, "a delivery of no export"
+        sent = {email.message["Message-ID"]: email.recipients for email in self.mailer.sent}
+        assert len(sent) == len(self.mailer.sent), "an email sent twice"
+        assert sent == envelopes, "an email sent other than as it was queued"
+
+    def check_reach(self, least: int) -> None:
+        """The fuzzer reached every route past every check, and drew every refusal, at least
+        ``least`` times each."""
+        statuses = self.statuses
+        for route in ROUTES:
+            passed = sum(n for (r, status), n in statuses.items() if r == route and status < 300)
+            assert passed >= least, (route, passed)
+        for refusal in (400, 401, 403, 404, 405, 413, 415):
+            refused = sum(n for (_, status), n in statuses.items() if status == refusal)
+            assert refused >= least, (refusal, refused)
 
 
 def _check_copied(copied: Sequence[str], asked: Sequence[str]) -> None:
@@ -505,6 +633,19 @@ _SIZES = [
 """Bodies about the 64 KiB limit: JSON, and white space (which is no body at all)."""
 
 
+_STORED_TEXT = st.lists(
+    st.just("\0")
+    | st.sampled_from(["\ud800", "\udfff", "\uffff", "\x01", "\x1f", "\x7f", "\x85", "\x9f"])
+    | st.sampled_from(["\t", "\n", "\u2028", "\ufeff", "\U0010ffff", "'", '"', "\\", "%", "_"])
+    | st.sampled_from(["supplier-acme", "é", "供应商"]),
+    min_size=1,
+    max_size=3,
+).map("".join)
+"""Text that a database may refuse or change: NUL, the one character PostgreSQL stores in no
+text or JSONB, on its own as often as each other kind; lone surrogates, non-characters and
+control characters; white space, quotes, escapes and wildcards; and plain text."""
+
+
 def _json(value: Any, ascii_only: bool = True) -> bytes:
     return json.dumps(value, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
 
@@ -512,7 +653,9 @@ def _json(value: Any, ascii_only: bool = True) -> bytes:
 def _body(route: str) -> st.SearchStrategy[bytes]:
     """Bodies for a POST to ``route``: one field at a time with a value of every type (each
     pair is one choice, which keeps ten thousand examples quick), two such fields, CC lists
-    of good and hostile addresses, the special bodies, sizes about the limit, random bytes."""
+    of good and hostile addresses, lists of text a database may refuse in the route's
+    free-text fields if it has any (three times as often as each other kind: they reach the
+    database as they are), the special bodies, sizes about the limit, random bytes."""
     fields = sorted(FIELDS[route] if route in FIELDS else FIELDS["resend"]) + _EXTRA_FIELDS
     pairs = st.sampled_from([(f, v) for f in fields for v in _VALUES])
     one_field = st.tuples(pairs, st.booleans()).map(lambda p: _json(dict([p[0]]), p[1]))
@@ -520,12 +663,17 @@ def _body(route: str) -> st.SearchStrategy[bytes]:
     cc_lists = st.lists(_CC_ENTRY, max_size=22).map(lambda cc: _json({"cc": cc}, False))
     good_cc_lists = st.lists(_ADDRESS, min_size=2, max_size=20).map(lambda cc: _json({"cc": cc}))
     free = st.tuples(st.sampled_from(fields), _JSON).map(lambda p: _json(dict([p])))
+    free_text = sorted(FREE_TEXT_FIELDS & set(fields))
+    texts = st.tuples(st.sampled_from(free_text), st.lists(_STORED_TEXT, min_size=1, max_size=5))
+    # one_of() draws each distinct strategy as often as any other: so, three of these
+    stored_text = [texts.map(lambda p: _json(dict([p]))) for _ in range(3 if free_text else 0)]
     return st.one_of(
         one_field,
         two_fields,
         cc_lists,
         good_cc_lists,
         free,
+        *stored_text,
         st.sampled_from(_SPECIAL_BODIES),
         st.sampled_from(_SIZES),
         st.binary(max_size=64),
@@ -652,12 +800,19 @@ _HISTORY_QUERIES = [
 ]
 
 
+def _tampered(token: str) -> str:
+    """``token`` with one character of its signature changed: not one of the last two, whose
+    low bits base64 ignores (``[:-2] + "xx"`` was the same token once in 256)."""
+    at = len(token) - 10
+    return token[:at] + ("B" if token[at] == "A" else "A") + token[at + 1 :]
+
+
 def _query(route: str, stage: Stage) -> st.SearchStrategy[bytes]:
     if route == "download":
         tokens = list(stage.tokens.values())
         queries = [
             *(f"token={t}" for t in tokens),
-            *(f"token={t[:-2]}xx" for t in tokens),
+            *(f"token={_tampered(t)}" for t in tokens),
             *(f"token={a}&token={b}" for a in tokens for b in tokens),
             "token=",
             "",
@@ -670,4 +825,103 @@ def _query(route: str, stage: Stage) -> st.SearchStrategy[bytes]:
     return st.just(b"") | st.binary(max_size=16)
 
 
-__all__ = ["ALLOWED", "LIMIT", "PROBLEM_STATUS", "ROUTES", "Request", "Stage", "requests"]
+async def build_stage(container: Container, count: Count) -> Stage:
+    """The stage (see ``Stage``) set on ``container``, whose store must be empty."""
+    now = container.clock().now()
+    keys = {
+        (await issue_key(container.stored_api_keys(), who, at=now)).encode(): who for who in CAST
+    }
+    links = container.links()
+    exports: dict[str, Export] = {}
+    tokens: dict[str, str] = {}
+    for name, owner, status in [
+        ("ready", OLIVIA, ExportStatus.READY),
+        ("pending", OLIVIA, ExportStatus.PENDING),
+        ("theirs", OTTO, ExportStatus.READY),
+    ]:
+        made = export(owner, status, cc=("finance@acme.example.com",))
+        if made.file is not None:
+            content = f"id;amount\n{made.id};1.00\n".encode()
+            file = ExportFile(f"{made.id}.csv", len(content), 1, sha256(content).hexdigest())
+            made = dataclasses.replace(made, file=file)
+            async with container.file_store().writer(file.storage_key) as writer:
+                await writer.write(content)
+                await writer.commit()
+            tokens[name] = links.url_for(made).split("token=")[1]
+        async with container.unit_of_work() as uow:
+            await uow.exports.add(made)
+            await uow.commit()
+        exports[name] = made
+    owners = {made.id: (made.tenant_id, made.owner_id) for made in exports.values()}
+    return Stage(container, count, keys, exports, tokens, owners=owners)
+
+
+class _Alarms(logging.Handler):
+    """Keeps every warning and error it is given."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@contextmanager
+def _alarms() -> Iterator[list[logging.LogRecord]]:
+    """Every warning and error the service logs, while in the block."""
+    handler = _Alarms()
+    logger = logging.getLogger("export_resend")
+    logger.addHandler(handler)
+    try:
+        yield handler.records
+    finally:
+        logger.removeHandler(handler)
+
+
+def fuzz(runner: asyncio.Runner, stage: Stage, examples: int) -> None:
+    """Send ``examples`` requests drawn by ``requests(stage)`` to the app on the stage's
+    container, straight through ASGI, and hold each answer to the rules; then generate
+    every export and send every email that was queued (``Stage.settle``). Fails on any
+    answer against the rules, on any warning or error the service logs, and on anything
+    that went otherwise than queued (``Stage.check_settled``). ``stage.statuses`` then
+    says what the fuzzer reached (``Stage.check_reach``)."""
+    drawn = 0
+    app = create_app(container=stage.container)
+
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(request=requests(stage))
+    def answer_is_safe(request: Request) -> None:
+        nonlocal drawn
+        drawn += 1
+        note(request)
+        logged = len(alarms)
+        runner.run(stage.answer(app, request))
+        assert alarms[logged:] == [], [r.getMessage() for r in alarms[logged:]]
+
+    with _alarms() as alarms:
+        answer_is_safe()
+        runner.run(stage.settle())
+    assert alarms == [], [r.getMessage() for r in alarms]
+    assert drawn >= examples
+    runner.run(stage.check_settled())
+
+
+__all__ = [
+    "ALLOWED",
+    "ANNA",
+    "CAST",
+    "LIMIT",
+    "PROBLEM_STATUS",
+    "ROUTES",
+    "Count",
+    "Request",
+    "Stage",
+    "build_stage",
+    "fuzz",
+    "requests",
+]
