@@ -35,14 +35,19 @@ _TEST_VARIABLES = ("EXPORT_RESEND_TEST_", REQUIRE_VARIABLE)
 LINK_SECRET = "test-link-secret-0123456789abcdef"
 
 
-@pytest.fixture(autouse=True)
-def _no_outside_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A developer's own EXPORT_RESEND_* variables never reach a test; the test run's own
+def clear_outside_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unset a developer's own EXPORT_RESEND_* variables; keep the test run's own
     (EXPORT_RESEND_TEST_*, and EXPORT_RESEND_REQUIRE_POSTGRES for the tests that make a
-    PostgreSQL database of their own) are kept."""
+    PostgreSQL database of their own)."""
     for name in os.environ:
         if name.startswith("EXPORT_RESEND_") and not name.startswith(_TEST_VARIABLES):
             monkeypatch.delenv(name)
+
+
+@pytest.fixture(autouse=True)
+def _no_outside_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's own EXPORT_RESEND_* variables never reach a test."""
+    clear_outside_settings(monkeypatch)
 
 
 async def issue_key(

@@ -43,7 +43,7 @@ from export_resend.adapters.http.openapi import EXAMPLE_EXPORT_IDS, openapi_docu
 from export_resend.domain.caller import ClientType
 from export_resend.domain.export import Export, ExportFile, ExportStatus
 from export_resend.main import create_app
-from tests.conftest import World, make_world
+from tests.conftest import World, clear_outside_settings, make_world
 from tests.factories import NOW, TTL, caller, export
 
 RESPONSE_CHECKS = [
@@ -162,9 +162,7 @@ async def _seed(world: World) -> Seeded:
 @pytest.fixture(scope="module")
 def seeded() -> Iterator[Seeded]:
     with pytest.MonkeyPatch.context() as patch:
-        for name in os.environ:
-            if name.startswith("EXPORT_RESEND_") and not name.startswith("EXPORT_RESEND_TEST_"):
-                patch.delenv(name)
+        clear_outside_settings(patch)
         # the resend limit (5 an hour) would be spent in the first phase, and every resend
         # after it be a 429: test_a_resend_past_the_limit_is_answered_as_documented checks that
         world = make_world(resend_limit_per_hour=RESEND_LIMIT)
