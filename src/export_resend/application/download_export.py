@@ -18,8 +18,7 @@ log = logging.getLogger(__name__)
 def download_name(export: Export) -> str:
     """The file name offered to the browser: type, request date and id,
     ``transaction-events_2026-11-25_<id>.csv``."""
-    kind = export.type.value.lower().replace("_", "-")
-    return f"{kind}_{export.requested_at:%Y-%m-%d}_{export.id}.csv"
+    return f"{export.type.kind.slug}_{export.requested_at:%Y-%m-%d}_{export.id}.csv"
 
 
 @dataclass(frozen=True, slots=True)

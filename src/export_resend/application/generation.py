@@ -25,7 +25,8 @@ from uuid import UUID, uuid4
 from export_resend.application.csv_writer import CsvEncoder
 from export_resend.application.telemetry import NO_METRICS, GenerationMetrics
 from export_resend.domain.delivery import Delivery, DeliveryKind
-from export_resend.domain.export import Export, ExportFile, ExportStatus, ExportType
+from export_resend.domain.errors import ExportTypeNotServed
+from export_resend.domain.export import Export, ExportFile, ExportStatus
 from export_resend.domain.generation import GenerationJob
 from export_resend.domain.ports import (
     Clock,
@@ -35,42 +36,10 @@ from export_resend.domain.ports import (
     UnitOfWorkFactory,
 )
 from export_resend.domain.records import (
-    FundingTransfer,
-    FundingTransferFilters,
-    MarketplacePayout,
     Record,
-    SupplierPayout,
-    TransactionEvent,
-    TransactionEventFilters,
 )
 
 log = logging.getLogger(__name__)
-
-RECORD_TYPES: dict[ExportType, type[Record]] = {
-    ExportType.TRANSACTION_EVENTS: TransactionEvent,
-    ExportType.SUPPLIER_PAYOUTS: SupplierPayout,
-    ExportType.FUNDING_TRANSFERS: FundingTransfer,
-    ExportType.MARKETPLACE_PAYOUTS: MarketplacePayout,
-}
-"""The record type of each export type: its rows, and the CSV's columns."""
-
-
-def records_of(source: RowSource, export: Export) -> AsyncIterator[Record]:
-    """The rows of ``export``, from the source method of its type."""
-    scope, filters = export.scope, export.filters  # an Export's filters fit its type
-    match export.type:
-        case ExportType.TRANSACTION_EVENTS:
-            if not isinstance(filters, TransactionEventFilters):
-                filters = TransactionEventFilters()
-            return source.transaction_events(scope, filters)
-        case ExportType.SUPPLIER_PAYOUTS:
-            return source.supplier_payouts(scope)
-        case ExportType.FUNDING_TRANSFERS:
-            if not isinstance(filters, FundingTransferFilters):
-                filters = FundingTransferFilters()
-            return source.funding_transfers(scope, filters)
-        case ExportType.MARKETPLACE_PAYOUTS:
-            return source.marketplace_payouts(scope)
 
 
 def storage_key(export: Export, lease_id: UUID) -> str:
@@ -110,13 +79,18 @@ class ExportFileWriter:
         self._batch_size = batch_size
 
     async def __call__(self, export: Export, key: str) -> ExportFile:
-        encoder = CsvEncoder(RECORD_TYPES[export.type])
+        kind = export.type.kind
+        try:
+            records = kind.rows(self._rows, export.scope, export.filters)
+        except ExportTypeNotServed as exc:
+            raise GenerationFailed(str(exc)) from exc
+        encoder = CsvEncoder(kind.record)
         digest = hashlib.sha256()
         size = rows = 0
         try:
             async with self._files.writer(key) as out:
                 data = encoder.header_bytes()
-                batches = _batches(records_of(self._rows, export), self._batch_size)
+                batches = _batches(records, self._batch_size)
                 try:
                     while True:
                         digest.update(data)

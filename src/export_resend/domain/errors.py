@@ -7,7 +7,8 @@ from uuid import UUID
 
 if TYPE_CHECKING:
     from export_resend.domain.caller import ClientType
-    from export_resend.domain.export import ExportStatus, ExportType
+    from export_resend.domain.export import ExportStatus
+    from export_resend.domain.export_types import ExportType
 
 
 class DomainError(Exception):
@@ -53,6 +54,14 @@ class ExportTypeNotAllowed(DomainError):
     def __init__(self, client_type: ClientType, export_type: ExportType) -> None:
         super().__init__(f"a {client_type.value} client may not request {export_type.label}")
         self.client_type = client_type
+        self.export_type = export_type
+
+
+class ExportTypeNotServed(DomainError):
+    """This service has no row source for this type of export."""
+
+    def __init__(self, export_type: str) -> None:
+        super().__init__(f"this service does not generate {export_type} exports")
         self.export_type = export_type
 
 

@@ -18,6 +18,8 @@ from export_resend.domain.errors import (
     ExportTypeNotAllowed,
     InvalidTransition,
 )
+from export_resend.domain.export_types import KINDS, requestable_types
+from export_resend.domain.export_types import ExportType as ExportType  # noqa: PLC0414 (its old home)
 from export_resend.domain.recipients import (
     MAX_CC_RECIPIENTS,
     NormalizedCc,
@@ -29,37 +31,7 @@ from export_resend.domain.records import (
     ExportFilters,
     ExportScope,
     FundingTransferFilters,
-    TransactionEventFilters,
 )
-
-
-class ExportType(StrEnum):
-    """What an export contains."""
-
-    TRANSACTION_EVENTS = "TRANSACTION_EVENTS"
-    SUPPLIER_PAYOUTS = "SUPPLIER_PAYOUTS"
-    FUNDING_TRANSFERS = "FUNDING_TRANSFERS"
-    MARKETPLACE_PAYOUTS = "MARKETPLACE_PAYOUTS"
-
-    @property
-    def label(self) -> str:
-        """The type as people read it: "supplier payouts"."""
-        return self.value.replace("_", " ").lower()
-
-
-REQUESTABLE_TYPES: dict[ClientType, frozenset[ExportType]] = {
-    ClientType.OPERATOR: frozenset(ExportType),
-    ClientType.SUPPLIER: frozenset({ExportType.TRANSACTION_EVENTS, ExportType.FUNDING_TRANSFERS}),
-    ClientType.ACCOUNT: frozenset(),
-}
-"""Which export types each kind of client may request."""
-
-_FILTERS_OF: dict[ExportType, type[ExportFilters] | None] = {
-    ExportType.TRANSACTION_EVENTS: TransactionEventFilters,
-    ExportType.SUPPLIER_PAYOUTS: None,
-    ExportType.FUNDING_TRANSFERS: FundingTransferFilters,
-    ExportType.MARKETPLACE_PAYOUTS: None,
-}
 
 
 class ExportStatus(StrEnum):
@@ -137,7 +109,7 @@ class Export:
             check_bare_address(address)
         if self.status is ExportStatus.READY and (self.expires_at is None or self.file is None):
             raise ValueError("a READY export has a file and an expiry")
-        kind = _FILTERS_OF[self.type]
+        kind = KINDS[self.type].filters
         if self.filters is not None and (kind is None or not isinstance(self.filters, kind)):
             raise ValueError(f"{type(self.filters).__name__} do not apply to {self.type.value}")
 
@@ -181,7 +153,7 @@ class Export:
     def check_requestable(caller: Caller, export_type: ExportType) -> None:
         """Raise ``ExportTypeNotAllowed`` unless the caller's kind of client may request
         ``export_type`` (a supplier also needs its supplier id, to scope the export)."""
-        allowed = REQUESTABLE_TYPES[caller.client_type]
+        allowed = requestable_types(caller.client_type)
         unscoped = caller.client_type is ClientType.SUPPLIER and not caller.supplier_id
         if export_type not in allowed or unscoped:
             raise ExportTypeNotAllowed(caller.client_type, export_type)

@@ -308,29 +308,54 @@ class DeliveryNotifier(Protocol):
     def delivery_queued(self, delivery_id: UUID) -> None: ...
 
 
-class RowSource(Protocol):
-    """The host's data: the rows of each export type, one method per type.
-
-    Each method yields every record within ``scope`` (one tenant, and one supplier when
-    ``scope.supplier_id`` is set: for funding transfers, those where the supplier's balance
-    account is the source or the target) that ``filters`` match, in a stable order, one at
-    a time: a generator never holds the whole export in memory. The same arguments over
-    the same data yield the same records. Any exception it raises fails the export, with
-    the exception's type as the reason; a generation that is cut off (a crash) starts over
-    from the first record.
-    """
+class TransactionEventRows(Protocol):
+    """A source of transaction events (``RowSource`` says what every source honours)."""
 
     def transaction_events(
         self, scope: ExportScope, filters: TransactionEventFilters
     ) -> AsyncIterator[TransactionEvent]: ...
 
+
+class SupplierPayoutRows(Protocol):
+    """A source of supplier payouts (``RowSource`` says what every source honours)."""
+
     def supplier_payouts(self, scope: ExportScope) -> AsyncIterator[SupplierPayout]: ...
+
+
+class FundingTransferRows(Protocol):
+    """A source of funding transfers (``RowSource`` says what every source honours)."""
 
     def funding_transfers(
         self, scope: ExportScope, filters: FundingTransferFilters
     ) -> AsyncIterator[FundingTransfer]: ...
 
+
+class MarketplacePayoutRows(Protocol):
+    """A source of marketplace payouts (``RowSource`` says what every source honours)."""
+
     def marketplace_payouts(self, scope: ExportScope) -> AsyncIterator[MarketplacePayout]: ...
+
+
+class RowSource(
+    TransactionEventRows, SupplierPayoutRows, FundingTransferRows, MarketplacePayoutRows, Protocol
+):
+    """The host's data: the rows of each export type, one method per type.
+
+    A source serves the export types whose method it has (``row_source_types``): a host
+    with one type implements that method only. Each method yields every record within
+    ``scope`` (one tenant, and one supplier when ``scope.supplier_id`` is set: for funding
+    transfers, those where the supplier's balance account is the source or the target) that
+    ``filters`` match, in a stable order, one at a time, with every datetime aware UTC.
+    The same arguments over the same data yield the same records. Any exception fails the
+    export, with the exception's type as the reason; a generation cut off by a crash starts
+    over from the first record.
+    """
+
+
+AnyRowSource = (
+    TransactionEventRows | SupplierPayoutRows | FundingTransferRows | MarketplacePayoutRows
+)
+"""A source of at least one export type's rows."""
 
 
 _FILE_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")

@@ -64,19 +64,10 @@ OPENAPI_PATH = "/openapi.json"
 METRICS_PATH = "/metrics"
 
 
-_EXPORT_KINDS = {
-    ExportType.TRANSACTION_EVENTS: ("TransactionEvents", "transaction events"),
-    ExportType.SUPPLIER_PAYOUTS: ("SupplierPayouts", "supplier payouts"),
-    ExportType.FUNDING_TRANSFERS: ("FundingTransfers", "funding transfers"),
-    ExportType.MARKETPLACE_PAYOUTS: ("MarketplacePayouts", "marketplace payouts"),
-}
+def _who_may_request(export_type: ExportType) -> str:
+    clients = sorted(c.value for c in export_type.kind.requestable_by)
+    return f"{' and '.join(clients)} clients" + (" only" if len(clients) == 1 else "")
 
-_WHO_MAY_REQUEST = {
-    ExportType.TRANSACTION_EVENTS: "OPERATOR and SUPPLIER clients",
-    ExportType.SUPPLIER_PAYOUTS: "OPERATOR clients only",
-    ExportType.FUNDING_TRANSFERS: "OPERATOR and SUPPLIER clients",
-    ExportType.MARKETPLACE_PAYOUTS: "OPERATOR clients only",
-}
 
 _REQUEST_BODY_EXAMPLES: dict[ExportType, dict[str, Any]] = {
     ExportType.TRANSACTION_EVENTS: {
@@ -102,7 +93,8 @@ def _warning(code: str, field_name: str, message: str) -> IssueBody:
 
 
 def _request_export(name: str, export_type: ExportType) -> Operation:
-    kind, words = _EXPORT_KINDS[export_type]
+    kind = export_type.kind.slug.title().replace("-", "")
+    words = export_type.label
     command = COMMANDS[export_type].__name__
     links: dict[str, dict[str, Any]] = {
         "getExport": {"operationId": "getExport"},
@@ -126,7 +118,7 @@ def _request_export(name: str, export_type: ExportType) -> Operation:
         tag="Export requests",
         summary=f"Request a {words} export",
         description=(
-            f"Queues a {words} export for the caller ({_WHO_MAY_REQUEST[export_type]}). The "
+            f"Queues a {words} export for the caller ({_who_may_request(export_type)}). The "
             "file is generated in the background; when it is READY, its email (with a signed "
             "download link) goes to the caller and the CC list. No body, `{}` or `null` "
             "exports every row with no CC."
