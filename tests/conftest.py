@@ -87,6 +87,13 @@ class World:
         )
 
 
+async def open_storage(container: Container) -> None:
+    """Open ``container``'s storage as ``ExportResend.running()`` does, without the background
+    work, for a test that drives the use cases itself (and shuts the resources down)."""
+    await container.database_opened.init()  # type: ignore[misc]
+    container.lifecycle().hold_open()
+
+
 def make_world(**settings: object) -> World:
     """A fresh world; ``settings`` override the test defaults."""
     values: dict[str, object] = {
@@ -104,6 +111,8 @@ def make_world(**settings: object) -> World:
     assert isinstance(api_keys, InMemoryApiKeyStore)
     files = container.file_store()
     assert isinstance(files, InMemoryFileStore)
+    # in memory there is nothing to open: the world's use cases run without a lifespan
+    container.lifecycle().hold_open()
     return World(container, clock, container.memory_store(), mailer, api_keys, files)
 
 

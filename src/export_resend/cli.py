@@ -25,12 +25,13 @@ from export_resend.adapters.sql import Database
 from export_resend.application.create_api_key import CreateApiKeyCommand
 from export_resend.application.revoke_api_key import ApiKeyNotFound
 from export_resend.application.seed_demo import DemoData
-from export_resend.container import Container, UnsupportedSetting, storage_kind
+from export_resend.container import UnsupportedSetting, storage_kind
 from export_resend.domain.api_keys import ApiKeyRecord
 from export_resend.domain.caller import ClientType
 from export_resend.domain.ports import UserMismatch
 from export_resend.logs import configure_logging
-from export_resend.main import create_app, create_operations_app
+from export_resend.main import create_operations_app
+from export_resend.service import ExportResend
 from export_resend.settings import Settings
 
 
@@ -104,9 +105,9 @@ def demo_text(data: DemoData, base_url: str) -> str:
     return "\n".join(lines)
 
 
-async def _seed(container: Container) -> DemoData:
-    await container.database_opened.init()  # type: ignore[misc]
-    return await container.seed_demo()()
+def _service(settings: Settings, *, background: bool) -> ExportResend:
+    """The service for one command: with its background work, or only its storage."""
+    return ExportResend(settings.model_copy(update={"serve_dispatcher": background}))
 
 
 def server_config(
@@ -127,13 +128,15 @@ def server_config(
 
 async def _serve(settings: Settings, host: str, port: int, demo: bool) -> None:
     configure_logging(settings.log_format, settings.log_level)
-    container = Container(settings=settings)
-    app = create_app(container=container)
-    await container.database_opened.init()  # type: ignore[misc]
-    if demo:
-        data = await _seed(container)
+    service = ExportResend(settings)
+    server = uvicorn.Server(server_config(service.asgi, settings, host, port))
+    if not demo:
+        await server.serve()  # the app's lifespan runs the service
+        return
+    async with service.running():  # for the seed; the app's lifespan nests in it
+        data = await service.container.seed_demo()()
         print(demo_text(data, settings.public_base_url), flush=True)
-    await uvicorn.Server(server_config(app, settings, host, port)).serve()
+        await server.serve()
 
 
 class _OperationsServer(uvicorn.Server):
@@ -150,20 +153,18 @@ async def _work(settings: Settings, metrics_host: str, metrics_port: int | None)
             "a worker needs the database that serve uses: set EXPORT_RESEND_DATABASE_URL"
         )
     configure_logging(settings.log_format, settings.log_level)
-    container = Container(settings=settings.model_copy(update={"serve_dispatcher": True}))
+    service = _service(settings, background=True)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stopping.set)
     server = None
     if metrics_port is not None:
-        app = create_operations_app(container=container)
-        # no lifespan: the container's resources are the worker's to start and stop
+        app = create_operations_app(container=service.container)
+        # no lifespan: the service runs around the server
         config = server_config(app, settings, metrics_host, metrics_port, lifespan=False)
         server = _OperationsServer(config)
-    try:
-        await container.dispatcher_running.init()  # type: ignore[misc]
-        await container.generator_running.init()  # type: ignore[misc]
+    async with service.running():
         serving = None if server is None else asyncio.create_task(server.serve())
         logging.getLogger("export_resend.worker").info(
             "sending emails and generating exports from %s; SIGTERM or Ctrl-C stops",
@@ -173,20 +174,12 @@ async def _work(settings: Settings, metrics_host: str, metrics_port: int | None)
         if server is not None and serving is not None:
             server.should_exit = True
             await serving
-    finally:
-        shutdown = container.shutdown_resources()
-        if shutdown is not None:
-            await shutdown
 
 
 async def _demo(settings: Settings, as_json: bool) -> None:
-    container = Container(settings=settings)
-    try:
-        data = await _seed(container)
-    finally:
-        stopping = container.shutdown_resources()
-        if stopping is not None:  # None when no resource was started
-            await stopping
+    service = _service(settings, background=False)
+    async with service.running():
+        data = await service.container.seed_demo()()
     if as_json:
         print(json.dumps(demo_json(data), indent=2))
     else:
@@ -276,32 +269,27 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> None:
             "set EXPORT_RESEND_DATABASE_URL"
         )
     command = key_command(args) if args.keys_command == "create" else None
-    container = Container(settings=settings)
-    try:
-        await container.database_opened.init()  # type: ignore[misc]
+    service = _service(settings, background=False)
+    async with service.running():
         if command is not None:
-            await _create_key(container, command)
+            await _create_key(service, command)
         elif args.keys_command == "list":
-            records = await container.list_api_keys()(args.tenant)
+            records = await service.list_api_keys(args.tenant)
             print(json.dumps(keys_json(records), indent=2) if args.json else keys_text(records))
         else:
             try:
-                record = await container.revoke_api_key()(args.key_id)
+                record = await service.revoke_api_key(args.key_id)
             except ApiKeyNotFound as exc:
                 raise Refused(str(exc)) from None
             print(
                 f"API key {record.key_id} of user {record.caller.user_id} of tenant "
                 f"{record.caller.tenant_id} is revoked since {_moment(record.revoked_at)}"
             )
-    finally:
-        stopping = container.shutdown_resources()
-        if stopping is not None:
-            await stopping
 
 
-async def _create_key(container: Container, command: CreateApiKeyCommand) -> None:
+async def _create_key(service: ExportResend, command: CreateApiKeyCommand) -> None:
     try:
-        issued = await container.create_api_key()(command)
+        issued = await service.create_api_key(command)
     except UserMismatch:
         raise Refused(
             f"user {command.user_id} of tenant {command.tenant_id} exists with another email, "

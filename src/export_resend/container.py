@@ -62,6 +62,7 @@ from export_resend.application.scrape_metrics import ScrapeMetrics
 from export_resend.application.seed_demo import SeedDemo
 from export_resend.domain.delivery import ResendLimit
 from export_resend.domain.ports import Mailer, UnitOfWork
+from export_resend.lifecycle import Lifecycle, OpenedApiKeyStore, OpenedProbe, OpenedUnitOfWork
 from export_resend.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -164,15 +165,10 @@ async def running(
     dispatcher: DeliveryDispatcher,
     mailer: Mailer,
     database: Database | None,
-    *,
-    enabled: bool = True,
 ) -> AsyncIterator[DeliveryDispatcher]:
     """The dispatcher, sending from start-up to shut-down (once ``database`` is open), then
-    the mailer's connections closed. Not started at all unless ``enabled``."""
+    the mailer's connections closed."""
     del database  # asked for so that the schema is ready before the first claim
-    if not enabled:
-        yield dispatcher
-        return
     dispatcher.start()
     try:
         yield dispatcher
@@ -187,15 +183,10 @@ async def generating(
     generator: ExportGenerator,
     sweeper: ExpirySweeper,
     database: Database | None,
-    *,
-    enabled: bool = True,
 ) -> AsyncIterator[ExportGenerator]:
     """The export generator and the expiry sweep, running from start-up to shut-down (once
-    ``database`` is open). Not started at all unless ``enabled``."""
+    ``database`` is open)."""
     del database  # asked for so that the schema is ready before the first claim
-    if not enabled:
-        yield generator
-        return
     generator.start()
     sweeper.start()
     try:
@@ -233,15 +224,23 @@ class Container(containers.DeclarativeContainer):
         memory=providers.Factory(InMemoryUnitOfWork, memory_store),
         sql=providers.Factory(new_unit_of_work, database),
     )
+    """A new unit of work per call: a host service overrides it with its own."""
+    lifecycle = providers.Singleton(Lifecycle)
+    opened_unit_of_work = providers.Singleton(OpenedUnitOfWork, unit_of_work.provider, lifecycle)
+    """What the use cases are given: units of work, only while the service runs."""
     stored_api_keys = providers.Selector(
         storage,
         memory=providers.Singleton(InMemoryApiKeyStore),
         sql=providers.Singleton(SqlAlchemyApiKeyStore, database.provided.engine),
     )
     api_keys = providers.Singleton(
-        CachingApiKeyStore,
-        stored_api_keys,
-        ttl_seconds=settings.provided.api_key_cache_seconds,
+        OpenedApiKeyStore,
+        providers.Singleton(
+            CachingApiKeyStore,
+            stored_api_keys,
+            ttl_seconds=settings.provided.api_key_cache_seconds,
+        ),
+        lifecycle,
     )
 
     mailer = providers.Selector(
@@ -275,13 +274,13 @@ class Container(containers.DeclarativeContainer):
 
     claim_due_emails = providers.Singleton(
         ClaimDueEmails,
-        unit_of_work=unit_of_work.provider,
+        unit_of_work=opened_unit_of_work,
         clock=clock,
         lease=settings.provided.delivery_lease,
     )
     send_claimed_email = providers.Singleton(
         SendClaimedEmail,
-        unit_of_work=unit_of_work.provider,
+        unit_of_work=opened_unit_of_work,
         mailer=mailer,
         composer=composer,
         clock=clock,
@@ -289,7 +288,7 @@ class Container(containers.DeclarativeContainer):
         metrics=metrics,
     )
     release_claimed_emails = providers.Singleton(
-        ReleaseClaimedEmails, unit_of_work=unit_of_work.provider, clock=clock
+        ReleaseClaimedEmails, unit_of_work=opened_unit_of_work, clock=clock
     )
     dispatcher = providers.Singleton(
         DeliveryDispatcher,
@@ -299,21 +298,19 @@ class Container(containers.DeclarativeContainer):
         concurrency=settings.provided.dispatch_concurrency,
         poll_interval=settings.provided.dispatch_poll_interval,
     )
-    dispatcher_running = providers.Resource(
-        running, dispatcher, mailer, database_opened, enabled=settings.provided.serve_dispatcher
-    )
-    """The dispatcher, if ``serve_dispatcher`` (the ``worker`` command always sets it)."""
+    dispatcher_running = providers.Resource(running, dispatcher, mailer, database_opened)
+    """The dispatcher, sending (``ExportResend.running`` starts it if ``serve_dispatcher``)."""
 
     claim_pending_exports = providers.Singleton(
         ClaimPendingExports,
-        unit_of_work=unit_of_work.provider,
+        unit_of_work=opened_unit_of_work,
         clock=clock,
         lease=settings.provided.generation_lease,
     )
     export_file_writer = providers.Singleton(ExportFileWriter, rows=row_source, files=file_store)
     generate_claimed_export = providers.Singleton(
         GenerateClaimedExport,
-        unit_of_work=unit_of_work.provider,
+        unit_of_work=opened_unit_of_work,
         writer=export_file_writer,
         files=file_store,
         clock=clock,
@@ -325,7 +322,7 @@ class Container(containers.DeclarativeContainer):
         metrics=metrics,
     )
     release_claimed_exports = providers.Singleton(
-        ReleaseClaimedExports, unit_of_work=unit_of_work.provider, clock=clock
+        ReleaseClaimedExports, unit_of_work=opened_unit_of_work, clock=clock
     )
     generator = providers.Singleton(
         ExportGenerator,
@@ -336,10 +333,10 @@ class Container(containers.DeclarativeContainer):
         poll_interval=settings.provided.dispatch_poll_interval,
     )
     expire_exports = providers.Singleton(
-        ExpireExports, unit_of_work=unit_of_work.provider, files=file_store, clock=clock
+        ExpireExports, unit_of_work=opened_unit_of_work, files=file_store, clock=clock
     )
     purge_idempotency_keys = providers.Singleton(
-        PurgeIdempotencyKeys, unit_of_work=unit_of_work.provider, clock=clock
+        PurgeIdempotencyKeys, unit_of_work=opened_unit_of_work, clock=clock
     )
     expiry_sweeper = providers.Singleton(
         ExpirySweeper,
@@ -347,14 +344,9 @@ class Container(containers.DeclarativeContainer):
         purge=purge_idempotency_keys,
         interval=settings.provided.expiry_sweep_interval.provided.total_seconds.call(),
     )
-    generator_running = providers.Resource(
-        generating,
-        generator,
-        expiry_sweeper,
-        database_opened,
-        enabled=settings.provided.serve_dispatcher,
-    )
-    """The generator and the expiry sweep, if ``serve_dispatcher``."""
+    generator_running = providers.Resource(generating, generator, expiry_sweeper, database_opened)
+    """The generator and the expiry sweep (``ExportResend.running`` starts them if
+    ``serve_dispatcher``)."""
 
     authenticate_caller = providers.Singleton(AuthenticateCaller, api_keys=api_keys, clock=clock)
     create_api_key = providers.Singleton(CreateApiKey, api_keys=api_keys, clock=clock)
@@ -362,7 +354,7 @@ class Container(containers.DeclarativeContainer):
     revoke_api_key = providers.Singleton(RevokeApiKey, api_keys=api_keys, clock=clock)
     resend_export_email = providers.Singleton(
         ResendExportEmail,
-        unit_of_work=unit_of_work.provider,
+        unit_of_work=opened_unit_of_work,
         clock=clock,
         notifier=dispatcher,
         message_id_domain=settings.provided.mail_domain,
@@ -370,30 +362,30 @@ class Container(containers.DeclarativeContainer):
     )
     begin_idempotent_request = providers.Singleton(
         BeginIdempotentRequest,
-        unit_of_work=unit_of_work.provider,
+        unit_of_work=opened_unit_of_work,
         clock=clock,
         retention=settings.provided.idempotency_retention,
         lease=settings.provided.idempotency_lease,
     )
     release_idempotency_key = providers.Singleton(
-        ReleaseIdempotencyKey, unit_of_work=unit_of_work.provider
+        ReleaseIdempotencyKey, unit_of_work=opened_unit_of_work
     )
-    get_export = providers.Singleton(GetExport, unit_of_work=unit_of_work.provider, clock=clock)
-    list_export_emails = providers.Singleton(ListExportEmails, unit_of_work=unit_of_work.provider)
+    get_export = providers.Singleton(GetExport, unit_of_work=opened_unit_of_work, clock=clock)
+    list_export_emails = providers.Singleton(ListExportEmails, unit_of_work=opened_unit_of_work)
     request_export = providers.Singleton(
-        RequestExport, unit_of_work=unit_of_work.provider, clock=clock, notifier=generator
+        RequestExport, unit_of_work=opened_unit_of_work, clock=clock, notifier=generator
     )
-    list_exports = providers.Singleton(ListExports, unit_of_work=unit_of_work.provider, clock=clock)
+    list_exports = providers.Singleton(ListExports, unit_of_work=opened_unit_of_work, clock=clock)
     download_export = providers.Singleton(
         DownloadExport,
-        unit_of_work=unit_of_work.provider,
+        unit_of_work=opened_unit_of_work,
         files=file_store,
         links=links,
         clock=clock,
     )
     seed_demo = providers.Singleton(
         SeedDemo,
-        unit_of_work=unit_of_work.provider,
+        unit_of_work=opened_unit_of_work,
         api_keys=api_keys,
         clock=clock,
         link_ttl=settings.provided.link_ttl,
@@ -402,11 +394,13 @@ class Container(containers.DeclarativeContainer):
 
     database_probe = providers.Selector(storage, memory=memory_store, sql=database)
     check_readiness = providers.Singleton(
-        CheckReadiness, probe=database_probe, timeout=settings.provided.readiness_timeout
+        CheckReadiness,
+        probe=providers.Singleton(OpenedProbe, database_probe, lifecycle),
+        timeout=settings.provided.readiness_timeout,
     )
     scrape_metrics = providers.Singleton(
         ScrapeMetrics,
-        unit_of_work=unit_of_work.provider,
+        unit_of_work=opened_unit_of_work,
         clock=clock,
         exposition=metrics,
         timeout=settings.provided.readiness_timeout,

@@ -61,6 +61,7 @@ def test_bad_settings_are_one_line_not_a_traceback(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("EXPORT_RESEND_DATABASE_URL", "postgresql+asyncpg://u:hunter2@127.0.0.1:1/x")
+    monkeypatch.setenv("EXPORT_RESEND_LINK_SECRET", "a-link-secret-of-at-least-32-characters")
     assert main(["demo"]) == 2
     error = capsys.readouterr().err
     assert error.startswith("export-resend: the database postgresql+asyncpg://u:***@127.0.0.1:1/x")

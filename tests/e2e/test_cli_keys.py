@@ -21,6 +21,7 @@ from export_resend.cli import main, parser
 from export_resend.container import Container
 from export_resend.domain.api_keys import ApiKey
 from export_resend.settings import Settings
+from tests.conftest import open_storage
 from tests.processes import environment, serving
 
 README = Path(__file__).parents[2] / "README.md"
@@ -218,7 +219,7 @@ def test_keys_work_on_postgresql(
 
     async def authenticate() -> None:
         container = Container(settings=Settings(database_url=postgres_url))
-        await container.database_opened.init()  # type: ignore[misc]
+        await open_storage(container)
         try:
             service: AuthenticateCaller = container.authenticate_caller()
             await service(key.text, "OPERATOR")

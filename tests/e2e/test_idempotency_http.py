@@ -395,7 +395,9 @@ async def test_a_request_cancelled_midway_gives_its_key_back(api: Api) -> None:
         return "never"
 
     running = asyncio.create_task(
-        requests.run(request, name="POST /x", body={}, call=forever, respond=PlainTextResponse)
+        requests.run(
+            request, OLIVIA, name="POST /x", body={}, call=forever, respond=PlainTextResponse
+        )
     )
     await started.wait()
     assert len(api.world.store.idempotency) == 1  # held while the request runs

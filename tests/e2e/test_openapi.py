@@ -44,6 +44,7 @@ from export_resend.application.check_readiness import NotReady
 from export_resend.application.errors import (
     ClientNotAllowed,
     FieldIssue,
+    ServiceNotRunning,
     Unauthenticated,
     ValidationFailed,
 )
@@ -195,6 +196,7 @@ ONE_OF_EACH: list[Exception] = [
     TooManyCcRecipients(21, 20),
     ClientDisconnect(),
     NotReady("the database cannot be reached"),
+    ServiceNotRunning(),
     DomainError("an export cannot go from FAILED to READY"),
 ]
 """One error of each kind in ``PROBLEMS``, as the handler meets them."""
@@ -371,7 +373,7 @@ async def test_the_document_is_served_without_credentials(api: Api) -> None:
     response = await api.client.get(OPENAPI_PATH)
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
-    assert response.json() == DOCUMENT
+    assert response.json() == {**DOCUMENT, "servers": [{"url": "/"}]}
 
 
 async def test_the_document_is_built_at_the_first_request_only() -> None:

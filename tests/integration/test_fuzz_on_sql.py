@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 from export_resend.container import Container
 from export_resend.settings import MailerKind, Settings
 from export_resend.testing import ManualClock
-from tests.conftest import LINK_SECRET
+from tests.conftest import LINK_SECRET, open_storage
 from tests.e2e import malformed
 from tests.factories import NOW
 from tests.postgres import migrated_scratch_database
@@ -85,7 +85,7 @@ async def _open(stack: AsyncExitStack, backend: str, tmp_path: Path) -> malforme
     }
     container = Container(settings=Settings.model_validate(settings))
     container.clock.override(providers.Object(ManualClock(NOW)))
-    await container.database_opened.init()  # type: ignore[misc]
+    await open_storage(container)
 
     async def shut_down() -> None:
         await container.shutdown_resources()  # type: ignore[misc]

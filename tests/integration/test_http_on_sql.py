@@ -16,7 +16,7 @@ from export_resend.container import Container
 from export_resend.domain.caller import ClientType
 from export_resend.main import create_app
 from export_resend.settings import MailerKind, Settings
-from tests.conftest import LINK_SECRET
+from tests.conftest import LINK_SECRET, open_storage
 from tests.e2e import asgi
 
 FUNDING_TRANSFERS = "/v1/payments/funding-transfers/export"
@@ -36,7 +36,7 @@ async def served(
             {"database_url": url, "mailer": MailerKind.MEMORY, "link_secret": LINK_SECRET}
         )
     )
-    await container.database_opened.init()  # type: ignore[misc]
+    await open_storage(container)
     try:
         issued = await container.create_api_key()(
             CreateApiKeyCommand(

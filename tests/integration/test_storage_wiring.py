@@ -13,6 +13,7 @@ from export_resend.adapters.sql.database import HEAD_REVISION
 from export_resend.container import Container, UnsupportedSetting
 from export_resend.domain.export import ExportStatus
 from export_resend.settings import MailerKind, Settings
+from tests.conftest import open_storage
 from tests.e2e.conftest import OLIVIA
 from tests.factories import export
 
@@ -28,12 +29,12 @@ def _container(url: str, **settings: object) -> Container:
 async def test_sqlite_default_creates_its_schema_and_keeps_data(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'data' / 'export-resend.db'}"
     first = _container(url)
-    await first.database_opened.init()  # type: ignore[misc]
+    await open_storage(first)
     demo = await first.seed_demo()()
     await first.shutdown_resources()  # type: ignore[misc]
 
     second = _container(url)
-    await second.database_opened.init()  # type: ignore[misc]
+    await open_storage(second)
     ready = demo.export("olivia-ready").export
     details = await second.get_export()(demo.user("olivia").caller, ready.id)
     assert details.export == ready
@@ -73,7 +74,7 @@ async def test_postgresql_refuses_to_start_on_a_schema_that_is_not_current(
             await connection.execute(text("UPDATE alembic_version SET version_num = 'old'"))
         container = _container(postgres_url, link_secret="s")
         with pytest.raises(UnsupportedSetting, match="export-resend db upgrade"):
-            await container.database_opened.init()  # type: ignore[misc]
+            await open_storage(container)
     finally:
         async with database.engine.begin() as connection:
             await connection.execute(
@@ -84,7 +85,7 @@ async def test_postgresql_refuses_to_start_on_a_schema_that_is_not_current(
 
 async def test_postgresql_at_head_serves(postgres_url: str) -> None:
     container = _container(postgres_url, link_secret="s")
-    await container.database_opened.init()  # type: ignore[misc]
+    await open_storage(container)
     demo = await container.seed_demo()()
     olivia = demo.user("olivia").caller
     details = await container.get_export()(olivia, demo.export("olivia-pending").export.id)

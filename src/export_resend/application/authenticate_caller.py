@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 from datetime import datetime, timedelta
@@ -58,7 +59,7 @@ class AuthenticateCaller:
         if client != caller.client_type.value:
             raise ClientNotAllowed("the dj-client header does not match this API key's client")
         await self._record_use(key)
-        return caller
+        return dataclasses.replace(caller, credential=key.sha256)
 
     async def _record_use(self, key: ApiKey) -> None:
         now = self._clock.now()

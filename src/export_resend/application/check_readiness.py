@@ -7,6 +7,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, Protocol, TypeVar
 
+from export_resend.application.errors import ServiceNotRunning
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -71,6 +73,8 @@ class CheckReadiness:
     async def __call__(self) -> None:
         try:
             await self._ping()
+        except ServiceNotRunning:
+            raise
         except TimeoutError:
             log.warning("not ready: the database did not answer within %g s", self._timeout)
             raise NotReady(f"the database did not answer within {self._timeout:g} s") from None

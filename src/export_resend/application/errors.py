@@ -43,3 +43,14 @@ class Unauthenticated(ApplicationError):
 
 class ClientNotAllowed(ApplicationError):
     """The key is valid but the ``dj-client`` given is not its user's client type."""
+
+
+class ServiceNotRunning(ApplicationError):
+    """The service's storage is not open: neither ``running()`` nor the app's lifespan ran."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "export-resend is not running: its storage is not open and no background work"
+            " runs. Enter `async with service.running():` (the ExportResend object) in the"
+            " host's lifespan, or serve the app with its own lifespan"
+        )

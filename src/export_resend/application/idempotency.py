@@ -26,6 +26,7 @@ from export_resend.application.errors import (
     FieldIssue,
     ValidationFailed,
 )
+from export_resend.domain.caller import Caller
 from export_resend.domain.idempotency import IdempotencyKey, IdempotencyRecord, StoredResponse
 from export_resend.domain.ports import Clock, DuplicateId, UnitOfWork, UnitOfWorkFactory
 
@@ -68,6 +69,14 @@ def checked_key(value: str) -> str:
     else:
         return value
     raise ValidationFailed([FieldIssue(code.value, HEADER, reason)])
+
+
+def idempotency_scope(caller: Caller) -> str:
+    """Whose keys are one namespace: the API key's digest, or for a caller a host made from
+    its own identity, a digest of its tenant and user."""
+    if caller.credential is not None:
+        return caller.credential
+    return hashlib.sha256(f"user\0{caller.tenant_id}\0{caller.user_id}".encode()).hexdigest()
 
 
 def fingerprint(body: Any) -> str:

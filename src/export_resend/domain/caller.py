@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from export_resend.domain.recipients import check_bare_address
@@ -25,6 +25,9 @@ class Caller:
     tenant_id: str
     client_type: ClientType
     supplier_id: str | None = None
+    credential: str | None = field(default=None, compare=False)
+    """The SHA-256 hex digest of the API key this caller authenticated with (``None`` for a
+    caller a host service made from its own identity): it scopes idempotency keys."""
 
     def __post_init__(self) -> None:
         check_bare_address(self.email)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from contextlib import AbstractAsyncContextManager
+from urllib.parse import urlsplit
 from uuid import UUID
 
 from pydantic import BaseModel
@@ -51,7 +53,11 @@ from export_resend.application.validation import validate
 from export_resend.domain.caller import Caller
 from export_resend.domain.export import ExportType
 
+log = logging.getLogger(__name__)
+
 AppLifespan = Callable[[Starlette], AbstractAsyncContextManager[None]]
+Identify = Callable[[Request], Awaitable[Caller]]
+"""Who makes a request: a ``Caller``, or ``Unauthenticated`` / ``ClientNotAllowed``."""
 
 _RESEND_FIELDS = {"cc"}
 _UUID = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
@@ -96,13 +102,46 @@ def _credential(request: Request, name: str) -> str | None:
     return ", ".join(values) if values else None
 
 
+def api_key_identity(authenticate: AuthenticateCaller) -> Identify:
+    """Callers from the ``dj-api-key`` and ``dj-client`` headers."""
+
+    async def identify(request: Request) -> Caller:
+        return await authenticate(
+            _credential(request, "dj-api-key"), _credential(request, "dj-client")
+        )
+
+    return identify
+
+
+class PublicUrlCheck:
+    """Warns once per mount prefix that is not at the end of the public base URL's path:
+    links in emails, minted in the background, cannot see the request's prefix."""
+
+    def __init__(self, public_base_url: str | None) -> None:
+        path = urlsplit(public_base_url).path.rstrip("/") if public_base_url else None
+        self._path = path
+        self._seen: set[str] = set()
+
+    def __call__(self, root_path: str) -> None:
+        if self._path is None or root_path in self._seen:
+            return
+        self._seen.add(root_path)
+        if not self._path.endswith(root_path.rstrip("/")):
+            log.warning(
+                "mounted under %r, but EXPORT_RESEND_PUBLIC_BASE_URL's path is %r:"
+                " download links in emails will miss the prefix",
+                root_path,
+                self._path or "/",
+            )
+
+
 class ExportEndpoints:
     """The export routes, each a thin translation between HTTP and one use case."""
 
     def __init__(
         self,
         *,
-        authenticate: AuthenticateCaller,
+        identify: Identify,
         resend_export_email: ResendExportEmail,
         get_export: GetExport,
         list_export_emails: ListExportEmails,
@@ -110,9 +149,13 @@ class ExportEndpoints:
         list_exports: ListExports,
         download_export: DownloadExport,
         idempotent: IdempotentRequests,
+        export_types: Collection[ExportType] = tuple(ExportType),
         max_body_bytes: int = MAX_BODY_BYTES,
+        check_public_url: Callable[[str], None] = lambda root_path: None,
     ) -> None:
-        self._authenticate = authenticate
+        self._identify = identify
+        self._export_types = export_types
+        self._check_public_url = check_public_url
         self._idempotent = idempotent
         self._resend_export_email = resend_export_email
         self._get_export = get_export
@@ -123,9 +166,8 @@ class ExportEndpoints:
         self._max_body_bytes = max_body_bytes
 
     async def _caller(self, request: Request) -> Caller:
-        return await self._authenticate(
-            _credential(request, "dj-api-key"), _credential(request, "dj-client")
-        )
+        self._check_public_url(request.scope.get("root_path", ""))
+        return await self._identify(request)
 
     async def resend_email(self, request: Request) -> Response:
         caller = await self._caller(request)
@@ -137,6 +179,7 @@ class ExportEndpoints:
         command = validate(ResendExportEmailCommand, {**fields, "exportId": export_id})
         return await self._idempotent.run(
             request,
+            caller,
             name=f"POST /v1/exports/{export_id}/resend-email",
             body=body,
             call=lambda idempotency: self._resend_export_email(
@@ -155,15 +198,17 @@ class ExportEndpoints:
         history = await self._list_export_emails(caller, _export_id(request))
         return _json(ExportEmailsResponse.of(history))
 
-    def request_export(self, export_type: ExportType) -> Callable[[Request], Awaitable[Response]]:
-        """The endpoint that requests exports of ``export_type``."""
+    def request_export(
+        self, name: str, export_type: ExportType
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """The endpoint that requests exports of ``export_type``, at ``name``'s route."""
 
         async def endpoint(request: Request) -> Response:
-            return await self._request(request, export_type)
+            return await self._request(request, name, export_type)
 
         return endpoint
 
-    async def _request(self, request: Request, export_type: ExportType) -> Response:
+    async def _request(self, request: Request, name: str, export_type: ExportType) -> Response:
         caller = await self._caller(request)
         self._request_export.check_allowed(caller, export_type)
         self._idempotent.key_of(request)
@@ -175,12 +220,14 @@ class ExportEndpoints:
 
         def respond(requested: ExportRequested) -> Response:
             response = _json(ExportRequestedResponse.of(requested, ignored), 202)
-            response.headers["Location"] = f"/v1/exports/{requested.export.id}"
+            root = request.scope.get("root_path", "")
+            response.headers["Location"] = f"{root}/v1/exports/{requested.export.id}"
             return response
 
         return await self._idempotent.run(
             request,
-            name=f"POST {request.scope['path']}",
+            caller,
+            name=f"POST /v1/payments/{name}/export",
             body=body,
             call=lambda idempotency: self._request_export(
                 caller, export_type, command, idempotency=idempotency
@@ -225,11 +272,12 @@ class ExportEndpoints:
             *(
                 Route(
                     f"/v1/payments/{name}/export",
-                    self.request_export(export_type),
+                    self.request_export(name, export_type),
                     methods=["POST"],
                     name=f"request-{name}-export",
                 )
                 for name, export_type in EXPORT_ROUTES.items()
+                if export_type in self._export_types
             ),
             Route("/v1/exports", self.history, methods=["GET"], name="list-exports"),
             Route(
@@ -256,7 +304,8 @@ class ExportEndpoints:
 
 def create_http_app(
     *,
-    authenticate: AuthenticateCaller,
+    authenticate: AuthenticateCaller | None = None,
+    identify: Identify | None = None,
     resend_export_email: ResendExportEmail,
     get_export: GetExport,
     list_export_emails: ListExportEmails,
@@ -270,14 +319,26 @@ def create_http_app(
     check_readiness: CheckReadiness | None = None,
     scrape_metrics: ScrapeMetrics | None = None,
     request_metrics: RequestMetrics = NO_METRICS,
+    export_types: Collection[ExportType] = tuple(ExportType),
+    public_base_url: str | None = None,
 ) -> Starlette:
     """The HTTP service over the given use cases; it opens nothing until ``lifespan`` runs.
+
+    Callers are identified by ``identify`` (a host's own identity), or else by API key
+    through ``authenticate``. Only the ``export_types`` given have a route to request them.
+    Mounted under a prefix, ``Location`` and the document's ``servers`` follow it; a prefix
+    missing from ``public_base_url``'s path is warned about once.
 
     ``/livez`` and ``/readyz`` (which checks nothing without ``check_readiness``) are always
     served, ``/metrics`` only with ``scrape_metrics``; every request is counted in
     ``request_metrics`` and logged once (``access.RequestContext``)."""
+    if identify is None:
+        if authenticate is None:
+            raise TypeError("give authenticate= (API keys) or identify= (your own identity)")
+        identify = api_key_identity(authenticate)
+    served = {name: t for name, t in EXPORT_ROUTES.items() if t in export_types}
     endpoints = ExportEndpoints(
-        authenticate=authenticate,
+        identify=identify,
         resend_export_email=resend_export_email,
         get_export=get_export,
         list_export_emails=list_export_emails,
@@ -287,12 +348,12 @@ def create_http_app(
         idempotent=IdempotentRequests(
             begin=begin_idempotent_request, release=release_idempotency_key
         ),
+        export_types=frozenset(export_types),
         max_body_bytes=max_body_bytes,
+        check_public_url=PublicUrlCheck(public_base_url),
     )
     operations = OperationsEndpoints(check_readiness=check_readiness, scrape_metrics=scrape_metrics)
-    openapi = OpenApiEndpoint(
-        lambda: openapi_document(EXPORT_ROUTES, metrics=scrape_metrics is not None)
-    )
+    openapi = OpenApiEndpoint(lambda: openapi_document(served, metrics=scrape_metrics is not None))
     routes = [
         *endpoints.routes(),
         *operations.routes(),
@@ -308,4 +369,4 @@ def create_http_app(
     return app
 
 
-__all__ = ["AppLifespan", "ExportEndpoints", "create_http_app"]
+__all__ = ["AppLifespan", "ExportEndpoints", "Identify", "api_key_identity", "create_http_app"]

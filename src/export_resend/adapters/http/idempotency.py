@@ -9,7 +9,6 @@ from typing import Any, TypeVar
 from starlette.requests import Request
 from starlette.responses import Response
 
-from export_resend.application.authenticate_caller import hash_api_key
 from export_resend.application.errors import FieldErrorCode, FieldIssue, ValidationFailed
 from export_resend.application.idempotency import (
     HEADER,
@@ -19,7 +18,9 @@ from export_resend.application.idempotency import (
     Replay,
     checked_key,
     fingerprint,
+    idempotency_scope,
 )
+from export_resend.domain.caller import Caller
 from export_resend.domain.idempotency import IdempotencyKey, StoredResponse
 
 ResultT = TypeVar("ResultT")
@@ -65,6 +66,7 @@ class IdempotentRequests:
     async def run(
         self,
         request: Request,
+        caller: Caller,
         *,
         name: str,
         body: Any,
@@ -77,9 +79,8 @@ class IdempotentRequests:
         value = self.key_of(request)
         if value is None:
             return respond(await call(None))
-        # authentication has already accepted this header; its digest scopes the key
-        scope = hash_api_key(request.headers.get("dj-api-key", ""))
-        outcome = await self._begin(IdempotencyKey(scope, name, value), fingerprint(body))
+        key = IdempotencyKey(idempotency_scope(caller), name, value)
+        outcome = await self._begin(key, fingerprint(body))
         if isinstance(outcome, Replay):
             return replayed(outcome.response)
         try:

@@ -16,6 +16,7 @@ from export_resend.application.errors import (
     ClientNotAllowed,
     FieldErrorCode,
     FieldIssue,
+    ServiceNotRunning,
     Unauthenticated,
     ValidationFailed,
 )
@@ -97,6 +98,7 @@ PROBLEMS: dict[type[Exception], ProblemType] = {
     TooManyCcRecipients: ProblemType(400, "VALIDATION_FAILED", "Invalid request"),
     ClientDisconnect: ProblemType(400, "CLIENT_DISCONNECTED", "Request body incomplete"),
     NotReady: ProblemType(503, "NOT_READY", "Service not ready"),
+    ServiceNotRunning: ProblemType(503, "SERVICE_NOT_RUNNING", "Service not running"),
     DomainError: ProblemType(409, "RULE_VIOLATED", "The request breaks a rule"),
 }
 """Every error a request can meet on purpose, by class; the first match in MRO order wins."""

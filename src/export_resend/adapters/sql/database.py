@@ -67,7 +67,20 @@ class Database(DatabaseProbe):
             options.update(pool_size=pool_size, max_overflow=0, pool_timeout=30)
         # an error's text never repeats a statement's values (addresses, relay replies): it
         # reaches the logs with the traceback, and a value cut short escapes any redaction
-        self.engine = create_async_engine(parsed, hide_parameters=True, **options)
+        self._setup(create_async_engine(parsed, hide_parameters=True, **options), owned=True)
+
+    @classmethod
+    def of_engine(cls, engine: AsyncEngine) -> Database:
+        """A database on a host's own engine: our tables in its database, on SQLAlchemy
+        Core whatever the dialect, and never disposed of by us."""
+        database = cls.__new__(cls)
+        database.dialect = engine.dialect.name
+        database._setup(engine, owned=False)
+        return database
+
+    def _setup(self, engine: AsyncEngine, *, owned: bool) -> None:
+        self.engine = engine
+        self._owned = owned
         self._writers = asyncio.Lock() if self.dialect == "sqlite" else None
         if self.dialect == "sqlite":
             _sqlite_setup(self.engine)
@@ -82,7 +95,7 @@ class Database(DatabaseProbe):
 
     def unit_of_work(self) -> UnitOfWork:
         """A new unit of work: on asyncpg itself for PostgreSQL, on SQLAlchemy for SQLite."""
-        if self.dialect == "postgresql":
+        if self.dialect == "postgresql" and self._owned:
             return AsyncpgUnitOfWork(self.engine)
         return SqlAlchemyUnitOfWork(self.engine, self._writers)
 
@@ -104,8 +117,9 @@ class Database(DatabaseProbe):
             )
 
     async def dispose(self) -> None:
-        """Close every pooled connection."""
-        await self.engine.dispose()
+        """Close every pooled connection (of an engine of our own only)."""
+        if self._owned:
+            await self.engine.dispose()
 
     async def ping(self) -> None:
         """``SELECT 1`` on a pooled connection."""

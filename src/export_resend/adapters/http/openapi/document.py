@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from importlib.metadata import version
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from export_resend import __version__
 from export_resend.adapters.http.openapi.components import (
     HEADERS,
     PARAMETERS,
@@ -54,7 +54,7 @@ def openapi_document(
         "openapi": "3.1.0",
         "info": {
             "title": "export-resend",
-            "version": __version__,
+            "version": version("export-resend"),
             "summary": "The export email service of a payments platform.",
             "description": _DESCRIPTION,
             "license": {"name": "MIT", "identifier": "MIT"},
@@ -100,14 +100,22 @@ def _method_not_allowed() -> dict[str, Any]:
 
 
 class OpenApiEndpoint:
-    """``GET /openapi.json``: the document, built at the first request and kept."""
+    """``GET /openapi.json``: the document, built at the first request and kept; its
+    ``servers`` name the prefix the app is mounted under (the ASGI ``root_path``)."""
 
     def __init__(self, build: Callable[[], dict[str, Any]]) -> None:
         self._build = build
-        self._body: bytes | None = None
+        self._document: dict[str, Any] | None = None
+        self._bodies: dict[str, bytes] = {}
 
     async def get(self, request: Request) -> Response:
-        del request
-        if self._body is None:
-            self._body = json.dumps(self._build(), ensure_ascii=False).encode("utf-8")
-        return Response(self._body, media_type="application/json")
+        root_path: str = request.scope.get("root_path", "")
+        body = self._bodies.get(root_path)
+        if body is None:
+            if self._document is None:
+                self._document = self._build()
+            document = {**self._document, "servers": [{"url": root_path or "/"}]}
+            body = json.dumps(document, ensure_ascii=False).encode("utf-8")
+            if len(self._bodies) < 16:  # prefixes are few; never grow without bound
+                self._bodies[root_path] = body
+        return Response(body, media_type="application/json")

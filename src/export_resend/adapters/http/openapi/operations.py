@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from importlib.metadata import version
 from typing import Any
 
-from export_resend import __version__
 from export_resend.adapters.http.openapi.components import (
     Operation,
     json_body,
@@ -30,6 +30,7 @@ from export_resend.adapters.http.openapi.problem_examples import (
     DEFAULT_EXAMPLES,
     EXPORT_IN_PATH,
     JSON_BODY,
+    STORED,
     ProblemExample,
     invalid,
     problem_types,
@@ -393,6 +394,7 @@ def operations(export_routes: Mapping[str, ExportType]) -> list[Operation]:
             problems=(
                 *EXPORT_IN_PATH,
                 *problem_types(ExportNotFound, ExportExpired),
+                *STORED,
             ),
             problem_examples=(
                 invalid(
@@ -422,7 +424,10 @@ def operations(export_routes: Mapping[str, ExportType]) -> list[Operation]:
                             },
                             "example": {
                                 "openapi": "3.1.0",
-                                "info": {"title": "export-resend", "version": __version__},
+                                "info": {
+                                    "title": "export-resend",
+                                    "version": version("export-resend"),
+                                },
                                 "paths": {},
                             },
                         }
@@ -453,7 +458,7 @@ def operations(export_routes: Mapping[str, ExportType]) -> list[Operation]:
             responses={
                 "200": json_response("Ready.", "ServiceStatus", {"ok": ServiceStatus(status="ok")})
             },
-            problems=problem_types(NotReady),
+            problems=(*problem_types(NotReady), *STORED),
             public=True,
         ),
         Operation(

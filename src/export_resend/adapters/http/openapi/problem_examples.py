@@ -28,6 +28,7 @@ from export_resend.application.errors import (
     ClientNotAllowed,
     FieldErrorCode,
     FieldIssue,
+    ServiceNotRunning,
     Unauthenticated,
     ValidationFailed,
 )
@@ -111,6 +112,7 @@ DEFAULT_EXAMPLES: dict[ProblemType, ProblemExample] = {
         ProblemExample(IdempotencyKeyInUse(42)),
         ProblemExample(ResendRateLimited(READY_ID, 5, 1260)),
         ProblemExample(NotReady("the database did not answer within 2 s")),
+        ProblemExample(ServiceNotRunning()),
     )
 }
 
@@ -124,7 +126,9 @@ def problem_types(
     return tuple(e if isinstance(e, ProblemType) else PROBLEMS[e] for e in errors)
 
 
-AUTHENTICATED = problem_types(Unauthenticated, ClientNotAllowed)
+STORED = problem_types(ServiceNotRunning)
+"""The problem of every route that reads or writes the storage: the service is not running."""
+AUTHENTICATED = (*problem_types(Unauthenticated, ClientNotAllowed), *STORED)
 EXPORT_IN_PATH = problem_types(ValidationFailed, ROUTE_NOT_FOUND)
 JSON_BODY = problem_types(
     InvalidJson,

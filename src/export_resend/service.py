@@ -1,0 +1,296 @@
+"""``ExportResend``: the one object a host service builds, mounts, runs and calls."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Self
+
+from dependency_injector import providers
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.applications import Starlette
+
+from export_resend.adapters.http import create_http_app
+from export_resend.adapters.http.app import Identify
+from export_resend.adapters.sql import Database
+from export_resend.application.create_api_key import CreateApiKeyCommand
+from export_resend.application.validation import validate
+from export_resend.container import Container, UnsupportedSetting
+from export_resend.domain.caller import Caller, ClientType
+from export_resend.domain.export_types import ExportType, row_source_types
+from export_resend.domain.ports import (
+    AnyRowSource,
+    ApiKeyStore,
+    Clock,
+    FileStore,
+    Mailer,
+    UnitOfWorkFactory,
+)
+from export_resend.lifecycle import MissingApiKeyStore, UnitOfWorkProbe
+from export_resend.settings import Settings
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp
+
+    from export_resend.application.create_api_key import CreateApiKey
+    from export_resend.application.download_export import DownloadExport
+    from export_resend.application.get_export import GetExport
+    from export_resend.application.list_api_keys import ListApiKeys
+    from export_resend.application.list_export_emails import ListExportEmails
+    from export_resend.application.list_exports import ListExports
+    from export_resend.application.request_export import RequestExport
+    from export_resend.application.resend_export_email import ResendExportEmail
+    from export_resend.application.revoke_api_key import RevokeApiKey
+
+
+class ExportResend:
+    """export-resend, embedded: its HTTP app, its background work and its use cases.
+
+    Every collaborator is optional: what is not given is built from ``settings`` (or the
+    ``EXPORT_RESEND_*`` environment when ``settings`` is ``None``). Give your own as plain
+    objects implementing the ports of ``export_resend.domain.ports``:
+
+    - ``unit_of_work``: a ``UnitOfWorkFactory`` on your storage, and ``api_keys`` an
+      ``ApiKeyStore`` (both wrapped by the key cache of ``api_key_cache_seconds``); or
+      ``engine``, your SQLAlchemy ``AsyncEngine``, for our tables in your database;
+    - ``mailer``, ``file_store``, ``clock``;
+    - ``row_source``: your data, with a method for each export type you serve (only those
+      types get a route);
+    - ``identify``: who makes an HTTP request, from your own identity instead of our API
+      keys (``async def identify(request) -> Caller``).
+
+    Nothing opens until ``running()`` is entered (or the app's own lifespan runs): before
+    that, every use of the storage raises ``ServiceNotRunning`` (503 over HTTP).
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        unit_of_work: UnitOfWorkFactory | None = None,
+        api_keys: ApiKeyStore | None = None,
+        mailer: Mailer | None = None,
+        row_source: AnyRowSource | None = None,
+        file_store: FileStore | None = None,
+        clock: Clock | None = None,
+        engine: AsyncEngine | None = None,
+        identify: Identify | None = None,
+        container: Container | None = None,
+    ) -> None:
+        if container is None:
+            container = Container(settings=settings or Settings())
+        self._container = container
+        self._identify = identify
+        settings = container.settings()
+        if engine is not None:
+            container.database.override(providers.Object(Database.of_engine(engine)))
+        if unit_of_work is not None:
+            _own_storage(
+                container,
+                settings=settings,
+                unit_of_work=unit_of_work,
+                engine=engine,
+                api_keys=api_keys,
+                identify=identify,
+            )
+        if api_keys is not None:
+            container.stored_api_keys.override(providers.Object(api_keys))
+        for provider, given in (
+            (container.mailer, mailer),
+            (container.file_store, file_store),
+            (container.clock, clock),
+            (container.row_source, row_source),
+        ):
+            if given is not None:
+                provider.override(providers.Object(given))
+        self.export_types = row_source_types(container.row_source())
+        """The export types this service generates: those its row source has a method for."""
+        if not self.export_types:
+            raise UnsupportedSetting(
+                "the row source has no method for any export type: implement at least one"
+                " of transaction_events, supplier_payouts, funding_transfers,"
+                " marketplace_payouts"
+            )
+        self._asgi: Starlette | None = None
+
+    @functools.cached_property
+    def resend_export_email(self) -> ResendExportEmail:
+        """Queue the email of a READY export again, to its owner and a CC list."""
+        use_case: ResendExportEmail = self._container.resend_export_email()
+        return use_case
+
+    @functools.cached_property
+    def request_export(self) -> RequestExport:
+        """Queue a new export for a caller; it is generated in the background."""
+        use_case: RequestExport = self._container.request_export()
+        return use_case
+
+    @functools.cached_property
+    def get_export(self) -> GetExport:
+        """One export, with its effective status."""
+        use_case: GetExport = self._container.get_export()
+        return use_case
+
+    @functools.cached_property
+    def list_exports(self) -> ListExports:
+        """One page of a caller's exports, newest first."""
+        use_case: ListExports = self._container.list_exports()
+        return use_case
+
+    @functools.cached_property
+    def list_export_emails(self) -> ListExportEmails:
+        """The emails of one export, oldest first."""
+        use_case: ListExportEmails = self._container.list_export_emails()
+        return use_case
+
+    @functools.cached_property
+    def download_export(self) -> DownloadExport:
+        """Open the file a download link names."""
+        use_case: DownloadExport = self._container.download_export()
+        return use_case
+
+    @functools.cached_property
+    def create_api_key(self) -> CreateApiKey:
+        """A new API key for a user (made with their first key)."""
+        use_case: CreateApiKey = self._container.create_api_key()
+        return use_case
+
+    @functools.cached_property
+    def list_api_keys(self) -> ListApiKeys:
+        """Every key's record, never a key."""
+        use_case: ListApiKeys = self._container.list_api_keys()
+        return use_case
+
+    @functools.cached_property
+    def revoke_api_key(self) -> RevokeApiKey:
+        """Revoke a key by its id."""
+        use_case: RevokeApiKey = self._container.revoke_api_key()
+        return use_case
+
+    @property
+    def container(self) -> Container:
+        """The composition root inside: for tests and the command line, not for hosts."""
+        return self._container
+
+    @property
+    def settings(self) -> Settings:
+        """The settings this service was built with."""
+        settings: Settings = self._container.settings()
+        return settings
+
+    @property
+    def asgi(self) -> Starlette:
+        """The Starlette application; mount it anywhere. Its own lifespan is ``running()``,
+        which a host that mounts it enters in its own lifespan instead."""
+        if self._asgi is None:
+            self._asgi = self._build_asgi()
+        return self._asgi
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[Self]:
+        """Open the storage (a SQLite file is created or upgraded; any other database must
+        be at the latest schema), start the dispatcher, the export generator and the
+        sweeps (unless ``serve_dispatcher`` is off), and stop and close them all on exit.
+        Blocks may nest: the first opens, the last closes."""
+        lifecycle = self._container.lifecycle()
+        first = lifecycle.enter()
+        try:
+            if first:
+                await self._open()
+            yield self
+        finally:
+            try:
+                if lifecycle.last:  # still running while the background work winds down
+                    stopped = self._container.shutdown_resources()
+                    if stopped is not None:
+                        await stopped
+            finally:
+                lifecycle.leave()
+
+    async def _open(self) -> None:
+        container = self._container
+        await container.database_opened.init()  # type: ignore[misc]
+        if self.settings.serve_dispatcher:
+            await container.dispatcher_running.init()  # type: ignore[misc]
+            await container.generator_running.init()  # type: ignore[misc]
+
+    @staticmethod
+    def caller(
+        *,
+        tenant_id: str,
+        user_id: str,
+        email: str,
+        client_type: ClientType | str = ClientType.OPERATOR,
+        supplier_id: str | None = None,
+    ) -> Caller:
+        """A caller from a host's own identity, validated as the API validates a key's user
+        (``ValidationFailed`` naming the field at fault)."""
+        command = validate(
+            CreateApiKeyCommand,
+            {
+                "tenant_id": tenant_id,
+                "user_id": user_id,
+                "email": email,
+                "client_type": client_type,
+                "supplier_id": supplier_id,
+            },
+        )
+        return command.caller
+
+    def _build_asgi(self) -> Starlette:
+        container = self._container
+
+        @contextlib.asynccontextmanager
+        async def lifespan(app: ASGIApp) -> AsyncIterator[None]:
+            async with self.running():
+                yield
+
+        settings = self.settings
+        return create_http_app(
+            authenticate=container.authenticate_caller(),
+            identify=self._identify,
+            resend_export_email=self.resend_export_email,
+            get_export=self.get_export,
+            list_export_emails=self.list_export_emails,
+            request_export=self.request_export,
+            list_exports=self.list_exports,
+            download_export=self.download_export,
+            begin_idempotent_request=container.begin_idempotent_request(),
+            release_idempotency_key=container.release_idempotency_key(),
+            lifespan=lifespan,
+            check_readiness=container.check_readiness(),
+            scrape_metrics=container.scrape_metrics(),
+            request_metrics=container.metrics(),
+            export_types=tuple(t for t in ExportType if t in self.export_types),
+            public_base_url=settings.public_base_url,
+        )
+
+
+def _own_storage(
+    container: Container,
+    *,
+    settings: Settings,
+    unit_of_work: UnitOfWorkFactory,
+    engine: AsyncEngine | None,
+    api_keys: ApiKeyStore | None,
+    identify: Identify | None,
+) -> None:
+    """Wire a host's unit of work; without a database of ours, the host's adapters alone."""
+    container.unit_of_work.override(providers.Callable(unit_of_work))
+    if engine is not None or "database_url" in settings.model_fields_set:
+        return
+    if settings.link_secret is None:
+        raise UnsupportedSetting(
+            "with your own unit_of_work and no database URL, set link_secret in the settings"
+            " (EXPORT_RESEND_LINK_SECRET): download links must outlive this process"
+        )
+    if api_keys is None and identify is None:
+        raise UnsupportedSetting(
+            "with your own unit_of_work and no database URL, give api_keys= (your key store)"
+            " or identify= (your own identity)"
+        )
+    container.database.override(providers.Object(None))
+    container.database_probe.override(providers.Object(UnitOfWorkProbe(unit_of_work)))
+    if api_keys is None:
+        container.stored_api_keys.override(providers.Object(MissingApiKeyStore()))
