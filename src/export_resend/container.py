@@ -352,7 +352,7 @@ class Container(containers.DeclarativeContainer):
     create_api_key = providers.Singleton(CreateApiKey, api_keys=api_keys, clock=clock)
     list_api_keys = providers.Singleton(ListApiKeys, api_keys=api_keys)
     revoke_api_key = providers.Singleton(RevokeApiKey, api_keys=api_keys, clock=clock)
-    resend_export_email = providers.Singleton(
+    resend_export_email_in = providers.Factory(
         ResendExportEmail,
         unit_of_work=opened_unit_of_work,
         clock=clock,
@@ -360,6 +360,8 @@ class Container(containers.DeclarativeContainer):
         message_id_domain=settings.provided.mail_domain,
         limit=providers.Factory(ResendLimit, settings.provided.resend_limit_per_hour),
     )
+    """A resend on a given ``unit_of_work=`` (``ExportResend.in_transaction``)."""
+    resend_export_email = providers.Singleton(resend_export_email_in)
     begin_idempotent_request = providers.Singleton(
         BeginIdempotentRequest,
         unit_of_work=opened_unit_of_work,
@@ -372,9 +374,11 @@ class Container(containers.DeclarativeContainer):
     )
     get_export = providers.Singleton(GetExport, unit_of_work=opened_unit_of_work, clock=clock)
     list_export_emails = providers.Singleton(ListExportEmails, unit_of_work=opened_unit_of_work)
-    request_export = providers.Singleton(
+    request_export_in = providers.Factory(
         RequestExport, unit_of_work=opened_unit_of_work, clock=clock, notifier=generator
     )
+    """An export request on a given ``unit_of_work=`` (``ExportResend.in_transaction``)."""
+    request_export = providers.Singleton(request_export_in)
     list_exports = providers.Singleton(ListExports, unit_of_work=opened_unit_of_work, clock=clock)
     download_export = providers.Singleton(
         DownloadExport,

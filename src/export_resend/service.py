@@ -5,16 +5,19 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Self
 
 from dependency_injector import providers
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from starlette.applications import Starlette
 
 from export_resend.adapters.http import create_http_app
 from export_resend.adapters.http.app import Identify
-from export_resend.adapters.sql import Database
+from export_resend.adapters.sql import Database, SqlAlchemyUnitOfWork
 from export_resend.application.create_api_key import CreateApiKeyCommand
+from export_resend.application.request_export import RequestExport
+from export_resend.application.resend_export_email import ResendExportEmail
 from export_resend.application.validation import validate
 from export_resend.container import Container, UnsupportedSetting
 from export_resend.domain.caller import Caller, ClientType
@@ -27,7 +30,7 @@ from export_resend.domain.ports import (
     Mailer,
     UnitOfWorkFactory,
 )
-from export_resend.lifecycle import MissingApiKeyStore, UnitOfWorkProbe
+from export_resend.lifecycle import MissingApiKeyStore, OpenedUnitOfWork, UnitOfWorkProbe
 from export_resend.settings import Settings
 
 if TYPE_CHECKING:
@@ -39,9 +42,15 @@ if TYPE_CHECKING:
     from export_resend.application.list_api_keys import ListApiKeys
     from export_resend.application.list_export_emails import ListExportEmails
     from export_resend.application.list_exports import ListExports
-    from export_resend.application.request_export import RequestExport
-    from export_resend.application.resend_export_email import ResendExportEmail
     from export_resend.application.revoke_api_key import RevokeApiKey
+
+
+@dataclass(frozen=True, slots=True)
+class HostTransaction:
+    """The use cases that write, bound to a host's own transaction."""
+
+    resend_export_email: ResendExportEmail
+    request_export: RequestExport
 
 
 class ExportResend:
@@ -214,6 +223,33 @@ class ExportResend:
         if self.settings.serve_dispatcher:
             await container.dispatcher_running.init()  # type: ignore[misc]
             await container.generator_running.init()  # type: ignore[misc]
+
+    async def upgrade_database(self) -> None:
+        """Apply our migrations to our database (``export-resend db upgrade`` does the same):
+        a SQLite file upgrades itself in ``running()``, PostgreSQL must be upgraded first."""
+        database = self._container.database()
+        if not isinstance(database, Database):
+            raise UnsupportedSetting("there is no database of ours to upgrade")
+        await database.upgrade()
+
+    def in_transaction(self, connection: AsyncConnection) -> HostTransaction:
+        """The use cases that write, inside ``connection``'s transaction, which you commit
+        or roll back with your own writes: our tables must be in its database (``engine=``,
+        or our SQL database). Their effect is a SAVEPOINT; the background work sees it once
+        you commit (at its next look: ``dispatch_poll_interval``)."""
+        database = self._container.database()
+        if not isinstance(database, Database):
+            raise UnsupportedSetting(
+                "in_transaction needs our tables in your database: give engine= (or a"
+                " database URL) rather than your own unit_of_work"
+            )
+        joined = OpenedUnitOfWork(
+            lambda: SqlAlchemyUnitOfWork.joining(connection), self._container.lifecycle()
+        )
+        return HostTransaction(
+            resend_export_email=self._container.resend_export_email_in(unit_of_work=joined),
+            request_export=self._container.request_export_in(unit_of_work=joined),
+        )
 
     @staticmethod
     def caller(

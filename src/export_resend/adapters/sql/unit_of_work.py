@@ -23,7 +23,7 @@ from sqlalchemy import (
     tuple_,
 )
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
 
 from export_resend.adapters.sql.rows import (
     delivery_from,
@@ -451,6 +451,7 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
     """One connection and one transaction from ``engine``, for the length of an ``async with``.
 
     On SQLite, give every unit of work of one database the same ``writers`` lock.
+    ``joining(connection)`` makes one inside a host's own transaction instead.
     """
 
     exports: SqlAlchemyExportRepository
@@ -458,15 +459,39 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
     jobs: SqlAlchemyGenerationJobRepository
     idempotency: SqlAlchemyIdempotencyKeyRepository
 
-    def __init__(self, engine: AsyncEngine, writers: asyncio.Lock | None = None) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine | None = None,
+        writers: asyncio.Lock | None = None,
+        *,
+        joining: AsyncConnection | None = None,
+    ) -> None:
+        if (engine is None) == (joining is None):
+            raise TypeError("give an engine, or a connection to join")
         self._engine = engine
         self._writers = writers
+        self._joined = joining
+        self._savepoint: AsyncTransaction | None = None
         self._connection: AsyncConnection | None = None
         self._transaction: _Transaction | None = None
 
+    @classmethod
+    def joining(cls, connection: AsyncConnection) -> SqlAlchemyUnitOfWork:
+        """A unit of work inside ``connection``'s transaction, which its owner commits or
+        rolls back: ours is a SAVEPOINT in it, released by ``commit()`` and rolled back on
+        leaving without one. The connection is never closed here."""
+        return cls(joining=connection)
+
     async def __aenter__(self) -> Self:
-        self._connection = await self._engine.connect()
-        transaction = self._transaction = _Transaction(self._connection, self._writers)
+        if self._joined is not None:
+            connection = self._joined
+            self._savepoint = await connection.begin_nested()
+        elif self._engine is not None:
+            connection = await self._engine.connect()
+        else:
+            raise TypeError("give an engine, or a connection to join")
+        self._connection = connection
+        transaction = self._transaction = _Transaction(connection, self._writers)
         self.exports = SqlAlchemyExportRepository(transaction)
         self.deliveries = SqlAlchemyDeliveryRepository(transaction)
         self.jobs = SqlAlchemyGenerationJobRepository(transaction)
@@ -481,7 +506,14 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
     ) -> None:
         connection, self._connection = self._connection, None
         transaction, self._transaction = self._transaction, None
+        savepoint, self._savepoint = self._savepoint, None
         if connection is None:
+            return
+        if savepoint is not None:
+            if transaction is not None:
+                transaction.over = True
+            if savepoint.is_active:
+                await savepoint.rollback()
             return
         try:
             try:
@@ -498,7 +530,10 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
         if self._connection is None:
             raise RuntimeError("commit() outside 'async with'")
         try:
-            await self._connection.commit()
+            if self._savepoint is not None:
+                await self._savepoint.commit()
+            else:
+                await self._connection.commit()
         except IntegrityError as exc:
             raise DuplicateId(str(exc.orig)) from exc
         if self._transaction is not None:
