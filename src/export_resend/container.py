@@ -61,6 +61,7 @@ from export_resend.application.revoke_api_key import RevokeApiKey
 from export_resend.application.scrape_metrics import ScrapeMetrics
 from export_resend.application.seed_demo import SeedDemo
 from export_resend.domain.delivery import ResendLimit
+from export_resend.domain.export_types import row_source_types
 from export_resend.domain.ports import Mailer, UnitOfWork
 from export_resend.lifecycle import Lifecycle, OpenedApiKeyStore, OpenedProbe, OpenedUnitOfWork
 from export_resend.settings import Settings
@@ -374,8 +375,14 @@ class Container(containers.DeclarativeContainer):
     )
     get_export = providers.Singleton(GetExport, unit_of_work=opened_unit_of_work, clock=clock)
     list_export_emails = providers.Singleton(ListExportEmails, unit_of_work=opened_unit_of_work)
+    export_types = providers.Callable(row_source_types, row_source)
+    """The export types the row source serves."""
     request_export_in = providers.Factory(
-        RequestExport, unit_of_work=opened_unit_of_work, clock=clock, notifier=generator
+        RequestExport,
+        unit_of_work=opened_unit_of_work,
+        clock=clock,
+        notifier=generator,
+        export_types=export_types,
     )
     """An export request on a given ``unit_of_work=`` (``ExportResend.in_transaction``)."""
     request_export = providers.Singleton(request_export_in)

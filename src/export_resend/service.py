@@ -21,7 +21,7 @@ from export_resend.application.resend_export_email import ResendExportEmail
 from export_resend.application.validation import validate
 from export_resend.container import Container, UnsupportedSetting
 from export_resend.domain.caller import Caller, ClientType
-from export_resend.domain.export_types import ExportType, row_source_types
+from export_resend.domain.export_types import ExportType
 from export_resend.domain.ports import (
     AnyRowSource,
     ApiKeyStore,
@@ -113,7 +113,7 @@ class ExportResend:
         ):
             if given is not None:
                 provider.override(providers.Object(given))
-        self.export_types = row_source_types(container.row_source())
+        self.export_types: frozenset[ExportType] = container.export_types()
         """The export types this service generates: those its row source has a method for."""
         if not self.export_types:
             raise UnsupportedSetting(

@@ -28,9 +28,10 @@ from export_resend.adapters.memory import (
 )
 from export_resend.application.errors import ServiceNotRunning, Unauthenticated, ValidationFailed
 from export_resend.application.list_exports import ListExportsCommand
+from export_resend.application.request_export import ExportCommand
 from export_resend.application.resend_export_email import ResendExportEmailCommand
 from export_resend.container import UnsupportedSetting
-from export_resend.domain.errors import ExportNotFound
+from export_resend.domain.errors import ExportNotFound, ExportTypeNotServed
 from export_resend.domain.export import ExportStatus, ExportType
 from export_resend.domain.records import ExportScope, SupplierPayout, SupplierPayoutStatus
 from tests.conftest import LINK_SECRET, issue_key
@@ -270,6 +271,9 @@ async def test_the_use_cases_are_attributes_of_the_service() -> None:
             await service.resend_export_email(OLIVIA, command)
         page = await service.list_exports(OLIVIA, ListExportsCommand())
         assert page.total == 0
+        with pytest.raises(ExportTypeNotServed):
+            await service.request_export(OLIVIA, ExportType.TRANSACTION_EVENTS, ExportCommand())
+        assert host.store.exports == {}
 
 
 def test_a_host_makes_a_caller_from_its_own_identity_with_the_apis_validation() -> None:

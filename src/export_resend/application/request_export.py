@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -27,6 +28,7 @@ from export_resend.application.errors import FieldErrorCode, FieldIssue, Validat
 from export_resend.application.idempotency import IdempotentResponse
 from export_resend.application.resend_export_email import cc_warnings
 from export_resend.domain.caller import Caller
+from export_resend.domain.errors import ExportTypeNotServed
 from export_resend.domain.export import Export, ExportType
 from export_resend.domain.generation import GenerationJob
 from export_resend.domain.ports import Clock, GenerationNotifier, UnitOfWorkFactory
@@ -190,16 +192,28 @@ class RequestExport:
     """
 
     def __init__(
-        self, *, unit_of_work: UnitOfWorkFactory, clock: Clock, notifier: GenerationNotifier
+        self,
+        *,
+        unit_of_work: UnitOfWorkFactory,
+        clock: Clock,
+        notifier: GenerationNotifier,
+        export_types: Collection[ExportType] = tuple(ExportType),
     ) -> None:
         self._unit_of_work = unit_of_work
         self._clock = clock
         self._notifier = notifier
+        self._export_types = frozenset(export_types)
 
-    @staticmethod
-    def check_allowed(caller: Caller, export_type: ExportType) -> None:
-        """Raise ``ExportTypeNotAllowed`` unless the caller may request ``export_type``."""
+    def check_allowed(self, caller: Caller, export_type: ExportType) -> None:
+        """Raise ``ExportTypeNotServed`` unless this service generates ``export_type`` (its
+        row source has the method), then ``ExportTypeNotAllowed`` unless the caller may
+        request it."""
+        self._check_served(export_type)
         Export.check_requestable(caller, export_type)
+
+    def _check_served(self, export_type: ExportType) -> None:
+        if export_type not in self._export_types:
+            raise ExportTypeNotServed(export_type.label)
 
     async def __call__(
         self,
@@ -211,6 +225,7 @@ class RequestExport:
     ) -> ExportRequested:
         """Queue the export; with ``idempotency``, its response is stored under the key in
         the same transaction."""
+        self._check_served(export_type)
         now = self._clock.now()
         export, cc = Export.request(
             export_id=uuid4(),
