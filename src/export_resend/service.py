@@ -19,7 +19,7 @@ from export_resend.application.create_api_key import CreateApiKeyCommand
 from export_resend.application.request_export import RequestExport
 from export_resend.application.resend_export_email import ResendExportEmail
 from export_resend.application.validation import validate
-from export_resend.container import Container, UnsupportedSetting
+from export_resend.container import Container
 from export_resend.domain.caller import Caller, ClientType
 from export_resend.domain.export_types import ExportType
 from export_resend.domain.ports import (
@@ -31,7 +31,7 @@ from export_resend.domain.ports import (
     UnitOfWorkFactory,
 )
 from export_resend.lifecycle import MissingApiKeyStore, OpenedUnitOfWork, UnitOfWorkProbe
-from export_resend.settings import Settings
+from export_resend.settings import Settings, UnsupportedSetting
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp
@@ -203,26 +203,31 @@ class ExportResend:
         sweeps (unless ``serve_dispatcher`` is off), and stop and close them all on exit.
         Blocks may nest: the first opens, the last closes."""
         lifecycle = self._container.lifecycle()
-        first = lifecycle.enter()
-        try:
+        async with contextlib.AsyncExitStack() as stack:
+            first = lifecycle.enter()
+            stack.callback(lifecycle.leave)  # last: a stopping dispatcher still gives work back
             if first:
-                await self._open()
+                await self._open(stack)
             yield self
-        finally:
-            try:
-                if lifecycle.last:  # still running while the background work winds down
-                    stopped = self._container.shutdown_resources()
-                    if stopped is not None:
-                        await stopped
-            finally:
-                lifecycle.leave()
 
-    async def _open(self) -> None:
+    async def _open(self, stack: contextlib.AsyncExitStack) -> None:
+        """Open what ``running()`` runs, each closed by ``stack`` in reverse order."""
         container = self._container
-        await container.database_opened.init()  # type: ignore[misc]
-        if self.settings.serve_dispatcher:
-            await container.dispatcher_running.init()  # type: ignore[misc]
-            await container.generator_running.init()  # type: ignore[misc]
+        database = container.database()
+        if database is not None:
+            stack.push_async_callback(database.dispose)
+            await database.open()
+        if not self.settings.serve_dispatcher:
+            return
+        dispatcher, generator = container.dispatcher(), container.generator()
+        sweeper, mailer = container.expiry_sweeper(), container.mailer()
+        stack.push_async_callback(mailer.close)
+        dispatcher.start()
+        stack.push_async_callback(dispatcher.stop)
+        generator.start()
+        stack.push_async_callback(generator.stop)
+        sweeper.start()
+        stack.push_async_callback(sweeper.stop)
 
     async def upgrade_database(self) -> None:
         """Apply our migrations to our database (``export-resend db upgrade`` does the same):

@@ -8,7 +8,7 @@ from datetime import timedelta
 from email.utils import parseaddr
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -19,6 +19,8 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from export_resend.adapters.smtp import SmtpTls
 from export_resend.domain.delivery import RetryPolicy
@@ -46,6 +48,29 @@ def _bare_from(value: str) -> str:
     if name or address != value or "@" not in address or any(c in value for c in "\r\n\0"):
         raise ValueError("must be a bare address such as exports@example.com")
     return value
+
+
+class UnsupportedSetting(ValueError):
+    """A setting names something this version cannot do, or lacks something it needs."""
+
+
+def _usable_database(url: str) -> str:
+    # never echo a password: before the last '@', or in the query (asyncpg takes ?password=)
+    shown = url.rpartition("@")[2].partition("?")[0]
+    if url == "memory://":
+        return url
+    if not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+        raise ValueError(
+            f"…{shown!r} cannot be used: give sqlite+aiosqlite:///PATH, "
+            "postgresql+asyncpg://USER@HOST/DB or memory://"
+        )
+    try:
+        port = make_url(url).port
+    except (ValueError, ArgumentError):
+        raise ValueError(f"…{shown!r} is not a URL that can be read") from None
+    if port is not None and not 0 < port < 65536:
+        raise ValueError(f"…{shown!r} names port {port}, outside 1 to 65535")
+    return url
 
 
 class MailerKind(StrEnum):
@@ -85,9 +110,14 @@ Duration = Annotated[timedelta, BeforeValidator(_friendly_duration), AfterValida
 class Settings(BaseSettings):
     """Everything the service can be told from outside. Read once, when the app is built."""
 
-    model_config = SettingsConfigDict(env_prefix="EXPORT_RESEND_", frozen=True, extra="ignore")
+    # an error never repeats the value given: it may be a secret, or a URL holding one
+    model_config = SettingsConfigDict(
+        env_prefix="EXPORT_RESEND_", frozen=True, extra="ignore", hide_input_in_errors=True
+    )
 
-    database_url: str = "sqlite+aiosqlite:///export-resend.db"
+    database_url: Annotated[str, AfterValidator(_usable_database)] = (
+        "sqlite+aiosqlite:///export-resend.db"
+    )
     database_pool_size: Annotated[int, Field(ge=1, le=1000)] = 20
     api_key_cache_seconds: Annotated[float, Field(ge=0, le=3600)] = 30.0
     mailer: MailerKind = MailerKind.CONSOLE
@@ -161,6 +191,11 @@ class Settings(BaseSettings):
                 "set both EXPORT_RESEND_SMTP_USERNAME and EXPORT_RESEND_SMTP_PASSWORD, or neither"
             )
         return self
+
+    @property
+    def storage(self) -> Literal["memory", "sql"]:
+        """``memory`` for ``memory://`` (nothing survives the process), else ``sql``."""
+        return "memory" if self.database_url == "memory://" else "sql"
 
     @property
     def retry_policy(self) -> RetryPolicy:
