@@ -324,6 +324,7 @@ async def test_the_message_goes_with_crlf_and_its_text_intact(
     server.start()
     try:
         email = sample_email(cc=())
+        email.message.clear_content()
         email.message.set_content("Grüße, Ørsted: https://example.com/x\n.\n")
         await make_mailer(server).send(email)
     finally:

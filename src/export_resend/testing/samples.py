@@ -70,15 +70,20 @@ def sample_delivery(export: Export, queued_at: datetime = SAMPLE_MOMENT) -> Deli
 
 
 def sample_email(cc: tuple[str, ...] = ("finance@acme.example.com",)) -> OutgoingEmail:
-    """A small message with its envelope: the To, then ``cc``."""
+    """A small message with its envelope (the To, then ``cc``): a plain-text body and an
+    HTML one, as alternatives, and a subject and bodies that are not all ASCII."""
     message = EmailMessage()
     message["From"] = "exports@example.com"
     message["To"] = "olivia@acme.example.com"
     if cc:
         message["Cc"] = ", ".join(cc)
-    message["Subject"] = "Your funding transfers export is ready"
+    message["Subject"] = "Your funding transfers export is ready (Acme Général)"
     message["Message-ID"] = f"<{uuid4().hex}@example.com>"
-    message.set_content("Download it here: https://example.com/x\n")
+    message.set_content("Download it here: https://example.com/x\nAcme Général, 25 €\n")
+    message.add_alternative(
+        '<p><a href="https://example.com/x">Download it</a></p>\n<p>Acme Général, 25 €</p>\n',
+        subtype="html",
+    )
     return OutgoingEmail("exports@example.com", ("olivia@acme.example.com", *cc), message)
 
 
