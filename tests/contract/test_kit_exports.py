@@ -25,6 +25,7 @@ SUITES = {
     "FileStoreContract": "export_resend.testing.file_store_contract",
     "IdempotencyKeyRepositoryContract": "export_resend.testing.idempotency_contract",
     "MailerContract": "export_resend.testing.mailer_contract",
+    "RowSourceContract": "export_resend.testing.row_source_contract",
     "UnitOfWorkContract": "export_resend.testing.unit_of_work_contract",
 }
 

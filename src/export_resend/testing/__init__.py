@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from export_resend.testing.file_store_contract import FileStoreContract
     from export_resend.testing.idempotency_contract import IdempotencyKeyRepositoryContract
     from export_resend.testing.mailer_contract import MailerContract
+    from export_resend.testing.row_source_contract import RowSourceContract
     from export_resend.testing.state_machine import ExportRepositoryMachine
     from export_resend.testing.unit_of_work_contract import UnitOfWorkContract
 
@@ -39,6 +40,7 @@ __all__ = [
     "IdempotencyKeyRepositoryContract",
     "MailerContract",
     "ManualClock",
+    "RowSourceContract",
     "UnitOfWorkContract",
 ]
 
@@ -48,6 +50,7 @@ _SUITES = {
     "FileStoreContract": "file_store_contract",
     "IdempotencyKeyRepositoryContract": "idempotency_contract",
     "MailerContract": "mailer_contract",
+    "RowSourceContract": "row_source_contract",
     "UnitOfWorkContract": "unit_of_work_contract",
 }
 """Each suite's module, imported when the suite is first asked for (PEP 562)."""
