@@ -23,6 +23,7 @@ from starlette.types import ASGIApp
 
 from export_resend.adapters.sql import Database
 from export_resend.application.create_api_key import CreateApiKeyCommand
+from export_resend.application.errors import ValidationFailed
 from export_resend.application.revoke_api_key import ApiKeyNotFound
 from export_resend.application.seed_demo import DemoData
 from export_resend.container import Container, UnsupportedSetting, storage_kind
@@ -201,11 +202,17 @@ class Refused(Exception):
         self.status = status
 
 
-_OPTIONS = {"tenant_id": "--tenant", "user_id": "--user", "client_type": "--client"}
+_OPTIONS = {
+    "tenant_id": "--tenant",
+    "user_id": "--user",
+    "client_type": "--client",
+    "body": "",  # the command as a whole (field_path's name for it): no one option
+}
 
 
-def _option(loc: tuple[int | str, ...]) -> str:
-    return _OPTIONS.get(str(loc[0]), f"--{loc[0]}") + ": " if loc else ""
+def _option(field: str) -> str:
+    option = _OPTIONS.get(field, f"--{field}")
+    return f"{option}: " if option else ""
 
 
 def key_command(args: argparse.Namespace) -> CreateApiKeyCommand:
@@ -219,8 +226,8 @@ def key_command(args: argparse.Namespace) -> CreateApiKeyCommand:
     }
     try:
         return CreateApiKeyCommand.model_validate(options)
-    except ValidationError as exc:
-        problems = [f"{_option(e['loc'])}{e['msg']}" for e in exc.errors()]
+    except ValidationFailed as exc:
+        problems = [f"{_option(issue.field)}{issue.message}" for issue in exc.errors]
         raise Refused("; ".join(problems), status=2) from None
 
 
