@@ -47,12 +47,12 @@ class Mailbox(Protocol):
     async def received(self) -> Sequence[Received]: ...
 
 
-def addresses(message: EmailMessage, header: str) -> list[tuple[str, str]]:
+def _addresses(message: EmailMessage, header: str) -> list[tuple[str, str]]:
     """The (display name, address) pairs of every ``header`` field of ``message``, in order."""
     return getaddresses([str(value) for value in message.get_all(header, [])])
 
 
-def body_lines(message: EmailMessage, subtype: str) -> list[str] | None:
+def _body_lines(message: EmailMessage, subtype: str) -> list[str] | None:
     """The lines of the ``text/<subtype>`` body of ``message`` (``None``: it has none), line
     endings aside: SMTP carries CRLF, a file or a console LF."""
     part = message.get_body(preferencelist=(subtype,))
@@ -96,11 +96,11 @@ class MailerContract:
         [received] = await mailbox.received()
         sent, got = email.message, received.message
         for header in ("To", "Cc"):
-            assert addresses(got, header) == addresses(sent, header), header
+            assert _addresses(got, header) == _addresses(sent, header), header
         for header in ("Subject", "Message-ID"):
             assert got.get_all(header) == sent.get_all(header), header
         for subtype in ("plain", "html"):
-            assert body_lines(got, subtype) == body_lines(sent, subtype), f"text/{subtype}"
+            assert _body_lines(got, subtype) == _body_lines(sent, subtype), f"text/{subtype}"
 
     async def test_the_envelope_is_not_read_from_the_headers(
         self, mailer: Mailer, mailbox: Mailbox
