@@ -16,7 +16,7 @@ import pytest
 from export_resend.adapters.files import LocalFileStore
 from export_resend.adapters.memory import InMemoryFileStore
 from export_resend.domain.ports import FileMissing, FileStore
-from export_resend.testing.file_store_contract import FileStoreContract
+from export_resend.testing import FileStoreContract
 
 
 class TestLocalFileStore(FileStoreContract):

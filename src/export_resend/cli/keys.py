@@ -9,9 +9,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from pydantic import ValidationError
-
 from export_resend.application.create_api_key import CreateApiKeyCommand
+from export_resend.application.errors import ValidationFailed
 from export_resend.application.revoke_api_key import ApiKeyNotFound
 from export_resend.cli.common import Refused, require_database, service
 from export_resend.domain.api_keys import ApiKeyRecord
@@ -20,11 +19,18 @@ from export_resend.domain.ports import UserMismatch
 from export_resend.service import ExportResend
 from export_resend.settings import Settings
 
-_OPTIONS = {"tenant_id": "--tenant", "user_id": "--user", "client_type": "--client"}
+_OPTIONS = {
+    "tenant_id": "--tenant",
+    "user_id": "--user",
+    "client_type": "--client",
+    "supplier_id": "--supplier",
+    "body": "",  # the command as a whole (field_path's name for it): no one option
+}
 
 
-def _option(loc: tuple[int | str, ...]) -> str:
-    return _OPTIONS.get(str(loc[0]), f"--{loc[0]}") + ": " if loc else ""
+def _option(field: str) -> str:
+    option = _OPTIONS.get(field, f"--{field}")
+    return f"{option}: " if option else ""
 
 
 def key_command(args: argparse.Namespace) -> CreateApiKeyCommand:
@@ -38,8 +44,8 @@ def key_command(args: argparse.Namespace) -> CreateApiKeyCommand:
     }
     try:
         return CreateApiKeyCommand.model_validate(options)
-    except ValidationError as exc:
-        problems = [f"{_option(e['loc'])}{e['msg']}" for e in exc.errors()]
+    except ValidationFailed as exc:
+        problems = [f"{_option(issue.field)}{issue.message}" for issue in exc.errors]
         raise Refused("; ".join(problems), status=2) from None
 
 
