@@ -85,7 +85,10 @@ Duration = Annotated[timedelta, BeforeValidator(_friendly_duration), AfterValida
 class Settings(BaseSettings):
     """Everything the service can be told from outside. Read once, when the app is built."""
 
-    model_config = SettingsConfigDict(env_prefix="EXPORT_RESEND_", frozen=True, extra="ignore")
+    # an error names the setting, never the values given: they may hold passwords
+    model_config = SettingsConfigDict(
+        env_prefix="EXPORT_RESEND_", frozen=True, extra="ignore", hide_input_in_errors=True
+    )
 
     database_url: str = "sqlite+aiosqlite:///export-resend.db"
     database_pool_size: Annotated[int, Field(ge=1, le=1000)] = 20

@@ -167,3 +167,13 @@ def test_log_settings_are_read_in_any_case(monkeypatch: pytest.MonkeyPatch) -> N
 def test_unknown_log_settings_and_a_zero_timeout_are_refused(name: str, raw: str) -> None:
     with pytest.raises(ValidationError, match=name):
         Settings.model_validate({name: raw})
+
+
+def test_a_refusal_never_prints_the_values_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EXPORT_RESEND_SMTP_PASSWORD", "hunter2-relay-password")
+    monkeypatch.setenv("EXPORT_RESEND_LINK_SECRET", "link-secret-from-the-vault")
+    monkeypatch.setenv("EXPORT_RESEND_DATABASE_URL", "postgresql+asyncpg://u:db-password@h/d")
+    with pytest.raises(ValidationError, match="set both") as refused:
+        Settings()
+    for secret in ("hunter2-relay-password", "link-secret-from-the-vault", "db-password"):
+        assert secret not in str(refused.value)
