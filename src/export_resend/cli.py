@@ -106,6 +106,7 @@ def demo_text(data: DemoData, base_url: str) -> str:
 
 async def _seed(container: Container) -> DemoData:
     await container.database_opened.init()  # type: ignore[misc]
+    await container.files_opened.init()  # type: ignore[misc]
     return await container.seed_demo()()
 
 
@@ -162,6 +163,7 @@ async def _work(settings: Settings, metrics_host: str, metrics_port: int | None)
         config = server_config(app, settings, metrics_host, metrics_port, lifespan=False)
         server = _OperationsServer(config)
     try:
+        await container.files_opened.init()  # type: ignore[misc]
         await container.dispatcher_running.init()  # type: ignore[misc]
         await container.generator_running.init()  # type: ignore[misc]
         serving = None if server is None else asyncio.create_task(server.serve())

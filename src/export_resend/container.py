@@ -8,6 +8,7 @@ import os
 import secrets
 import ssl
 from collections.abc import AsyncIterator
+from typing import Protocol, runtime_checkable
 
 from dependency_injector import containers, providers
 
@@ -61,8 +62,8 @@ from export_resend.application.revoke_api_key import RevokeApiKey
 from export_resend.application.scrape_metrics import ScrapeMetrics
 from export_resend.application.seed_demo import SeedDemo
 from export_resend.domain.delivery import ResendLimit
-from export_resend.domain.ports import Mailer, UnitOfWork
-from export_resend.settings import Settings
+from export_resend.domain.ports import FileStore, Mailer, UnitOfWork
+from export_resend.settings import LocalFiles, Settings
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +141,42 @@ async def opened(database: Database | None) -> AsyncIterator[Database | None]:
         yield database
     finally:
         await database.dispose()
+
+
+def files_kind(settings: Settings) -> str:
+    """``memory`` with a ``memory://`` database; else ``named``: where the settings say."""
+    return "memory" if storage_kind(settings) == "memory" else "named"
+
+
+def named_file_store(settings: Settings) -> FileStore:
+    """The directory, or the bucket and prefix, that the settings name."""
+    files = settings.files
+    if isinstance(files, LocalFiles):
+        return LocalFileStore(files.directory)
+    # imported here: aiobotocore takes a tenth of a second to import, paid by s3:// alone
+    from export_resend.adapters.s3 import S3FileStore  # noqa: PLC0415
+
+    return S3FileStore(
+        files.bucket,
+        prefix=files.prefix,
+        endpoint_url=settings.s3_endpoint_url,
+        region=settings.s3_region,
+        force_path_style=settings.s3_force_path_style,
+    )
+
+
+@runtime_checkable
+class _Closable(Protocol):
+    async def aclose(self) -> None: ...
+
+
+async def opened_files(files: FileStore) -> AsyncIterator[FileStore]:
+    """The file store; at shut-down, its connections closed (an S3 store keeps a pool)."""
+    try:
+        yield files
+    finally:
+        if isinstance(files, _Closable):
+            await files.aclose()
 
 
 def smtp_mailer(settings: Settings) -> SmtpMailer:
@@ -252,10 +289,12 @@ class Container(containers.DeclarativeContainer):
     )
 
     file_store = providers.Selector(
-        storage,
+        providers.Callable(files_kind, settings),
         memory=providers.Singleton(InMemoryFileStore),
-        sql=providers.Singleton(LocalFileStore, settings.provided.files_dir),
+        named=providers.Singleton(named_file_store, settings),
     )
+    files_opened = providers.Resource(opened_files, file_store)
+    """The file store, closed at shut-down: ``serve``'s lifespan and ``worker`` start it."""
     row_source = providers.Singleton(
         DemoRowSource, rows=settings.provided.demo_rows, seed=settings.provided.demo_seed
     )
