@@ -465,11 +465,12 @@ async def test_a_store_used_in_another_event_loop_must_be_closed_first(
 ) -> None:
     await store.delete("a.csv")
 
-    def elsewhere() -> None:
-        asyncio.run(store.delete("a.csv"))
+    async def delete_and_close() -> None:
+        await store.delete("a.csv")
+        await store.aclose()
 
     with pytest.raises(RuntimeError, match="one event loop"):
-        await asyncio.to_thread(elsewhere)
+        await asyncio.to_thread(asyncio.run, store.delete("a.csv"))
     await store.aclose()
-    await asyncio.to_thread(elsewhere)
-    await asyncio.to_thread(lambda: asyncio.run(store.aclose()))
+    await asyncio.to_thread(asyncio.run, delete_and_close())
+    await store.delete("a.csv")
