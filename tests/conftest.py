@@ -30,7 +30,7 @@ from export_resend.testing import ManualClock
 from tests.factories import NOW
 from tests.postgres import REQUIRE_VARIABLE, fresh_database
 
-pytest_plugins = ["tests.smtp", "pytester"]
+pytest_plugins = ["tests.s3", "tests.smtp", "pytester"]
 _TEST_VARIABLES = ("EXPORT_RESEND_TEST_", REQUIRE_VARIABLE)
 LINK_SECRET = "test-link-secret-0123456789abcdef"
 

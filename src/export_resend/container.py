@@ -8,7 +8,6 @@ from export_resend.adapters.caching import CachingApiKeyStore
 from export_resend.adapters.clock import SystemClock
 from export_resend.adapters.console import ConsoleMailer
 from export_resend.adapters.demo import DemoRowSource
-from export_resend.adapters.files import LocalFileStore
 from export_resend.adapters.memory import (
     InMemoryApiKeyStore,
     InMemoryFileStore,
@@ -55,7 +54,7 @@ from export_resend.domain.delivery import ResendLimit
 from export_resend.domain.export_types import row_source_types
 from export_resend.lifecycle import Lifecycle, OpenedApiKeyStore, OpenedProbe, OpenedUnitOfWork
 from export_resend.settings import Settings
-from export_resend.wiring import link_secret, smtp_mailer
+from export_resend.wiring import link_secret, named_file_store, smtp_mailer
 
 
 class Container(containers.DeclarativeContainer):
@@ -112,7 +111,7 @@ class Container(containers.DeclarativeContainer):
     file_store = providers.Selector(
         storage,
         memory=providers.Singleton(InMemoryFileStore),
-        sql=providers.Singleton(LocalFileStore, settings.provided.files_dir),
+        sql=providers.Singleton(named_file_store, settings),
     )
     row_source = providers.Singleton(
         DemoRowSource, rows=settings.provided.demo_rows, seed=settings.provided.demo_seed

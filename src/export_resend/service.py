@@ -217,6 +217,9 @@ class ExportResend:
         if database is not None:
             stack.push_async_callback(database.dispose)
             await database.open()
+        close_files = getattr(container.file_store(), "aclose", None)
+        if close_files is not None:  # an S3 store keeps a pool of connections
+            stack.push_async_callback(close_files)
         if not self.settings.serve_dispatcher:
             return
         dispatcher, generator = container.dispatcher(), container.generator()

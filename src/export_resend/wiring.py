@@ -1,5 +1,6 @@
-"""The few choices the container's providers call on: which secret signs download links, and
-how the SMTP relay is reached. Kept here so that the container holds providers only."""
+"""The few choices the container's providers call on: which secret signs download links, where
+files are kept, and how the SMTP relay is reached. Kept here so that the container holds
+providers only."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import logging
 import secrets
 import ssl
 
+from export_resend.adapters.files import LocalFileStore
 from export_resend.adapters.smtp import SmtpMailer
 from export_resend.adapters.sql import Database
-from export_resend.settings import Settings, UnsupportedSetting
+from export_resend.domain.ports import FileStore
+from export_resend.settings import LocalFiles, Settings, UnsupportedSetting
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +33,23 @@ def link_secret(settings: Settings, database: Database | None) -> str:
         return database.kept_secret()
     except ValueError as exc:
         raise UnsupportedSetting(str(exc)) from None
+
+
+def named_file_store(settings: Settings) -> FileStore:
+    """The directory, or the bucket and prefix, that the settings name."""
+    files = settings.files
+    if isinstance(files, LocalFiles):
+        return LocalFileStore(files.directory)
+    # imported here: aiobotocore takes a tenth of a second to import, paid by s3:// alone
+    from export_resend.adapters.s3 import S3FileStore  # noqa: PLC0415
+
+    return S3FileStore(
+        files.bucket,
+        prefix=files.prefix,
+        endpoint_url=settings.s3_endpoint_url,
+        region=settings.s3_region,
+        force_path_style=settings.s3_force_path_style,
+    )
 
 
 def smtp_mailer(settings: Settings) -> SmtpMailer:
