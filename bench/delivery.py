@@ -74,7 +74,7 @@ MAIL_FROM = "exports@bench.example.com"
 EXPORTS_PER_BATCH = 10
 WORKER_COUNTS = (1, 2, 4)
 PLACEMENTS = ("pinned", "free")
-READY_LINE = b"dispatching from"  # what ``export-resend worker`` logs once it is running
+READY_LINE = b"export_resend.worker"
 
 
 # -- measuring ---------------------------------------------------------------------------
@@ -384,7 +384,7 @@ class Run:
 
     async def fresh_outbox(self) -> None:
         """Every run starts from empty tables (the same plans, no leftovers to skip)."""
-        await self.sql("TRUNCATE deliveries, exports")
+        await self.sql("TRUNCATE deliveries, generation_jobs, exports")
 
     async def statuses(self) -> dict[str, int]:
         rows = await self.sql("SELECT status, count(*) AS n FROM deliveries GROUP BY status")
