@@ -57,6 +57,7 @@ from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
+from bench.harness import SMOKE, die_with_parent
 from export_resend.adapters.demo.row_source import DemoRowSource
 from export_resend.adapters.files.local import LocalFileStore
 from export_resend.application.csv_writer import CsvEncoder
@@ -324,7 +325,12 @@ def spawn(args: argparse.Namespace, mode: str, rows: int, *, traced: bool = Fals
     if traced:
         command.append("--tracemalloc")
     done = subprocess.run(  # noqa: S603 - this interpreter, this module
-        command, cwd=ROOT, capture_output=True, text=True, check=False
+        command,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        preexec_fn=die_with_parent,
     )
     if done.returncode != 0:
         sys.stderr.write(done.stderr)
@@ -332,6 +338,8 @@ def spawn(args: argparse.Namespace, mode: str, rows: int, *, traced: bool = Fals
     figures = json.loads(done.stdout.strip().splitlines()[-1])
     if figures["rows"] != rows:  # an unscoped export without filters: every candidate
         raise SystemExit(f"child {mode}: {figures['rows']} rows, {rows} expected")
+    if mode != "source" and not figures["bytes"]:
+        raise SystemExit(f"child {mode}: no CSV bytes for {rows} rows")
     if figures["on_disk"] is not None and figures["on_disk"] != figures["bytes"]:
         raise SystemExit(f"file on disk {figures['on_disk']} bytes, writer said {figures['bytes']}")
     return Result(
@@ -505,7 +513,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--rows", type=int, default=1_000_000, help="rows per export")
+    parser.add_argument("--rows", type=int, help="rows per export (default 1,000,000)")
     parser.add_argument(
         "--type",
         default=ExportType.TRANSACTION_EVENTS.value,
@@ -513,11 +521,10 @@ def main() -> None:
         help="the export type",
     )
     parser.add_argument("--batch-size", type=int, default=1000, help="ExportFileWriter's batch")
-    parser.add_argument("--runs", type=int, default=3, help="rounds of the five modes")
+    parser.add_argument("--runs", type=int, help="rounds of the five modes (default 3)")
     parser.add_argument(
         "--flat-rows",
-        default="100000,1000000,3000000",
-        help="sizes of the flatness check ('' to skip)",
+        help="sizes of the flatness check ('' to skip; default 100000,1000000,3000000)",
     )
     parser.add_argument(
         "--flat-max-seconds",
@@ -527,9 +534,18 @@ def main() -> None:
     )
     parser.add_argument("--dir", help="where files are written (default: the temp directory)")
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--smoke", action="store_true", help=SMOKE)
     parser.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
     parser.add_argument("--tracemalloc", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    defaults = {
+        "rows": 3000 if args.smoke else 1_000_000,
+        "runs": 1 if args.smoke else 3,
+        "flat_rows": "1000,3000" if args.smoke else "100000,1000000,3000000",
+    }
+    for name, value in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
     if args.rows < 1 or args.batch_size < 1 or args.runs < 1:
         parser.error("--rows, --batch-size and --runs must be at least 1")
     if args.child:
