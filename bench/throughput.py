@@ -143,6 +143,7 @@ class Sample:
     server_cpu_s: float
     postgres_cpu_s: float | None
     delivered: int
+    sessions: int | None = None  # connections PostgreSQL counted as opened meanwhile
 
     @property
     def server_us_per_request(self) -> float:
@@ -286,14 +287,20 @@ class Run:
             return sqlalchemy_url(self.postgres[target.code.name])
         return f"sqlite+aiosqlite:///{self.sqlite[target.name]}"
 
-    async def delivered(self, target: Target) -> int:
-        """How many deliveries the target's database holds."""
+    async def counts(self, target: Target) -> tuple[int, int | None]:
+        """How many deliveries the target's database holds, and (PostgreSQL) how many
+        sessions were ever opened to it."""
         if not target.postgres:
-            return await asyncio.to_thread(_count_sqlite_deliveries, self.sqlite[target.name])
-        connection = await asyncpg.connect(dsn(self.postgres[target.code.name]))
+            path = self.sqlite[target.name]
+            return await asyncio.to_thread(_count_sqlite_deliveries, path), None
+        url = self.postgres[target.code.name]
+        connection = await asyncpg.connect(dsn(url))
         try:
             count: int = await connection.fetchval("SELECT count(*) FROM deliveries")
-            return count
+            sessions: int | None = await connection.fetchval(
+                "SELECT sessions FROM pg_stat_database WHERE datname = $1", url.database
+            )
+            return count, sessions
         finally:
             await connection.close()
 
@@ -404,7 +411,7 @@ class Run:
             await self.preflight(target, port)
             if self.args.warmup > 0:
                 await self.load(port, self.args.warmup)
-            before = await self.delivered(target)
+            before, sessions_before = await self.counts(target)
             database = self.postgres[target.code.name].database if target.postgres else None
             server_start = harness.tree_cpu_seconds(process.pid)
             postgres_start = harness.postgres_cpu_seconds(database) if database else None
@@ -419,7 +426,8 @@ class Run:
             server_cpu = harness.tree_cpu_seconds(process.pid) - server_start
             postgres_end = harness.postgres_cpu_seconds(database) if database else None
             await asyncio.sleep(0.2)  # the answers wrk did not wait for commit
-            delivered = await self.delivered(target) - before
+            after, sessions_after = await self.counts(target)
+            delivered = after - before
             if process.returncode is not None:
                 self.failures.append(f"{target.name}: the server exited ({process.returncode})")
         seconds = figures["duration_us"] / 1e6
@@ -438,6 +446,11 @@ class Run:
             server_cpu_s=server_cpu,
             postgres_cpu_s=postgres,
             delivered=delivered,
+            # minus the one that asked after the run (pg_stat_database counts a session when
+            # it starts, flushed within a second: a close figure, not an exact one)
+            sessions=None
+            if sessions_before is None or sessions_after is None
+            else max(0, sessions_after - sessions_before - 1),
         )
 
     async def profile(self, pid: int, target: Target) -> str:
@@ -538,13 +551,15 @@ def report(run: Run, args: argparse.Namespace) -> list[dict[str, Any]]:
     width = max(12, *(len(n) for n in names))
     print(
         f"{'target':{width}} {'req/s':>22} {'p50 ms':>20} {'p99 ms':>22} {'srv CPU':>8} "
-        f"{'srv µs/req':>20} {'pg µs/req':>10} {'RT/req':>6} {'non-2xx':>7} {'sock err':>8}"
+        f"{'srv µs/req':>20} {'pg µs/req':>10} {'RT/req':>6} {'new conns':>9} {'non-2xx':>7} "
+        f"{'sock err':>8}"
     )
     for name in names:
         samples = [s for s in run.samples if s.target == name]
         trips = run.round_trips.get(name)
         pg = [s.postgres_us_per_request for s in samples if s.postgres_us_per_request is not None]
         sock = sum(v for s in samples for k, v in s.errors.items() if k != "status")
+        conns = [s.sessions for s in samples if s.sessions is not None]
         print(
             f"{name:{width}} {Spread.of(s.rps for s in samples).show():>22} "
             f"{Spread.of(s.p50_ms for s in samples).show(1):>20} "
@@ -553,13 +568,17 @@ def report(run: Run, args: argparse.Namespace) -> list[dict[str, Any]]:
             f"{Spread.of(s.server_us_per_request for s in samples).show():>20} "
             f"{Spread.of(pg).show() if pg else '-':>10} "
             f"{'-' if trips is None else f'{trips.per_request:.2f}':>6} "
+            f"{Spread.of(conns).show() if conns else '-':>9} "
             f"{sum(s.errors['status'] for s in samples):7} {sock:8}"
         )
     print(
         "(srv CPU: the server's CPU use, 100 % = its core; srv µs/req: its CPU time per "
         "answer, user + system from /proc/<pid>/stat, the most stable figure on a busy "
         "machine; pg µs/req: PostgreSQL's own processes and the backends of the target's "
-        "database; RT/req: database round trips per request, counted before the rounds)"
+        "database (a backend that disconnects before the end is not counted: see new conns); "
+        "RT/req: database round trips per request, counted before the rounds; new conns: "
+        "connections opened to the database during the measured run, as pg_stat_database "
+        "counts them)"
     )
     ratios = []
     chosen = pairs(args, names)
