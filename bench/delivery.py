@@ -38,6 +38,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -53,6 +54,7 @@ from sqlalchemy.engine import URL
 from bench import harness, loadgen
 from bench.harness import Code, Spread
 from bench.postgres import dsn, empty_database, server_url, sqlalchemy_url
+from bench.profile import summarise
 from bench.seed import make_spec, resendable
 from bench.shutdown import cancel_on_signals
 from bench.smtp_sink import IMPLEMENTATIONS
@@ -255,6 +257,13 @@ class Run:
         self.queueing: dict[str, int] = {}  # the port of each code's serve
         self.results: list[Measured] = []
         self.round_trips: dict[str, Any] | None = None
+        self.profiles: dict[str, str] = {}
+        # smoke runs profile too (py-spy must still work), into their own scratch directory
+        self.profile_dir: Path | None = Path(args.profile) if args.profile else None
+        if self.profile_dir is None and args.smoke:
+            self.profile_dir = directory / "profiles"
+        if self.profile_dir is not None:
+            self.profile_dir.mkdir(parents=True, exist_ok=True)
         self.failures: list[str] = []
         self.all_cores = ",".join(str(c) for c in sorted(os.sched_getaffinity(0)))
         cc = ["finance@bench.example.com", "audit@bench.example.com"]
@@ -421,7 +430,15 @@ class Run:
         try:
             for log in logs:
                 processes.append(await harness.spawn(argv, log=log, env=env))
-            end = await self._drain(spec, sink, processes, points, total)
+            profiled = (
+                self.profile_dir is not None
+                and spec.name in self.args.profile_runs.split(",")
+                and round_number == self.args.rounds - 1
+            )
+            profile = None
+            if profiled and self.profile_dir is not None:
+                profile = self.profile_dir / f"{spec.name}.profile.txt"
+            end = await self._drain(spec, sink, processes, points, total, profile=profile)
             workers_cpu = sum(harness.cpu_seconds(p.pid) for p in processes)
             sink_cpu, pg_end = sink.cpu() - sink_start, harness.postgres_cpu_seconds(url.database)
         finally:
@@ -459,18 +476,24 @@ class Run:
         processes: Sequence[asyncio.subprocess.Process],
         points: list[Point],
         total: int,
+        *,
+        profile: Path | None = None,
     ) -> float:
         """Sample the workers' CPU and the sink every ``--sample`` seconds until the sink has
-        ``total`` messages (with SMTP) and no delivery waits; the time of that."""
+        ``total`` messages (with SMTP) and no delivery waits; the time of that. With
+        ``profile``, py-spy records the first worker from 10 % of the messages to the end."""
         assert spec.code is not None
         deadline = time.monotonic() + self.args.timeout
         database = await asyncpg.connect(dsn(self.postgres[spec.code.name]))
+        spy: asyncio.subprocess.Process | None = None
         try:
             while True:
                 now = time.monotonic()
                 stat = await sink.stat()
                 cpu = sum(harness.cpu_seconds(p.pid) for p in processes)
                 points.append(Point(now, cpu, stat.messages))
+                if profile is not None and spy is None and stat.messages >= total * 0.1:
+                    spy = await self._spy(processes[0].pid, profile)
                 if stat.messages >= total or not spec.smtp:
                     waiting = await database.fetchval(
                         "SELECT count(*) FROM deliveries WHERE status IN ('QUEUED', 'SENDING')"
@@ -491,6 +514,32 @@ class Run:
                 await asyncio.sleep(self.args.sample if stat.messages < total else 0.01)
         finally:
             await database.close()
+            if spy is not None and profile is not None:
+                await self._summarise(spy, profile, spec.name)
+
+    async def _spy(self, pid: int, output: Path) -> asyncio.subprocess.Process:
+        spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+        argv = [spy, "record", "--pid", str(pid), "--rate", "100", "--nonblocking"]
+        argv += ["--function", "--format", "raw", "--output", str(output)]
+        return await harness.spawn(argv, log=self.directory / "py-spy.log")
+
+    async def _summarise(self, spy: asyncio.subprocess.Process, output: Path, name: str) -> None:
+        """Stop py-spy (SIGINT: it writes what it has) and keep the summary."""
+        if spy.returncode is None:
+            spy.send_signal(signal.SIGINT)
+        try:
+            await asyncio.wait_for(spy.wait(), 20)
+        finally:
+            await harness.stop(spy, 5)
+        self.profiles[name] = await asyncio.to_thread(self._summary, output, spy.returncode)
+        problem = harness.profile_failure(self.profiles[name])
+        if problem:
+            self.failures.append(f"{name}: {problem}")
+
+    def _summary(self, output: Path, status: int | None) -> str:
+        if output.exists():
+            return summarise(output)
+        return f"py-spy failed ({status}): {harness.tail(self.directory / 'py-spy.log')}"
 
     # round trips --------------------------------------------------------------------------
 
@@ -674,6 +723,10 @@ def report(session: Run, args: argparse.Namespace) -> list[dict[str, Any]]:
         )
         for per_message, label in trips["breakdown"]:
             print(f"  {per_message:5.2f}  {label}")
+    for name, summary in session.profiles.items():
+        print(
+            f"\n== {name}: py-spy profile of a worker, 10 % of the messages to the end\n{summary}"
+        )
     return ratios
 
 
@@ -735,6 +788,8 @@ def main() -> None:
     parser.add_argument("--idle-seconds", type=float, help="idle polling counted first (2)")
     parser.add_argument("--sample", type=float, default=0.1, help="seconds between samples")
     parser.add_argument("--timeout", type=float, help="per run, seconds (default 300)")
+    parser.add_argument("--profile", help="py-spy a worker in the last round; stacks kept here")
+    parser.add_argument("--profile-runs", default="ours-w1", help="which runs to profile")
     harness.add_common_arguments(parser)
     args = parser.parse_args()
     smoke = args.smoke

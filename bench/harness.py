@@ -464,6 +464,13 @@ class Spread:
         return f"{value} ({self.low:,.{digits}f}-{self.high:,.{digits}f})"
 
 
+def profile_failure(summary: str) -> str | None:
+    """What went wrong with a profile, if py-spy broke (not when it may not attach here)."""
+    if summary.startswith("py-spy failed") and "ermission" not in summary:
+        return summary.splitlines()[0]
+    return None
+
+
 def interrupted_exit(what: str) -> NoReturn:
     print(f"interrupted: {what}", file=sys.stderr)
     sys.exit(130)

@@ -245,6 +245,12 @@ class Run:
         self.round_trips: dict[str, RoundTrips] = {}
         self.profiles: dict[str, str] = {}
         self.failures: list[str] = []
+        # smoke runs profile too (py-spy must still work), into their own scratch directory
+        self.profile_dir: Path | None = Path(args.profile) if args.profile else None
+        if self.profile_dir is None and args.smoke:
+            self.profile_dir = directory / "profiles"
+        if self.profile_dir is not None:
+            self.profile_dir.mkdir(parents=True, exist_ok=True)
 
     # data ---------------------------------------------------------------------------------
 
@@ -417,9 +423,13 @@ class Run:
             postgres_start = harness.postgres_cpu_seconds(database) if database else None
             load = asyncio.create_task(self.load(port, self.args.duration))
             try:
-                profiled = self.args.profile and target.name in self.args.profile_targets
+                wanted = self.args.profile_targets.split(",")
+                profiled = self.profile_dir is not None and target.name in wanted
                 if profiled and last:
                     self.profiles[target.name] = await self.profile(process.pid, target)
+                    problem = harness.profile_failure(self.profiles[target.name])
+                    if problem:
+                        self.failures.append(f"{target.name}: {problem}")
                 figures = await load
             finally:
                 load.cancel()
@@ -454,7 +464,8 @@ class Run:
         )
 
     async def profile(self, pid: int, target: Target) -> str:
-        raw = Path(self.args.profile) / f"{target.slug}.profile.txt"
+        assert self.profile_dir is not None
+        raw = self.profile_dir / f"{target.slug}.profile.txt"
         spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
         seconds = max(1, int(self.args.duration) - 1)
         argv = [spy, "record", "--pid", str(pid), "--duration", str(seconds)]
@@ -719,8 +730,6 @@ def main() -> None:
             setattr(args, name, value)
     if smoke and not (args.baseline_src or args.baseline_python):
         args.baseline_src = str(harness.ROOT / "src")  # base = this checkout: the path works
-    if args.profile:
-        Path(args.profile).mkdir(parents=True, exist_ok=True)
     try:
         status, payload = asyncio.run(run(args))
     except (KeyboardInterrupt, asyncio.CancelledError):
