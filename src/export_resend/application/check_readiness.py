@@ -5,20 +5,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, TypeVar
 
 from export_resend.application.errors import ServiceNotRunning
+from export_resend.domain.ports import DatabaseProbe
+
+__all__ = ["BoundedCall", "CheckReadiness", "DatabaseProbe", "NotReady"]
+"""``DatabaseProbe`` is a port (``domain.ports``), re-exported where it was first published."""
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-
-class DatabaseProbe(Protocol):
-    """``ping`` returns once the database has answered a trivial query, and raises if it
-    cannot (unreachable, refusing, broken). It may take as long as the database does."""
-
-    async def ping(self) -> None: ...
 
 
 class NotReady(Exception):

@@ -17,14 +17,16 @@ from datetime import timedelta
 from uuid import UUID, uuid4
 
 from export_resend.application.message import ExportEmailComposer
-from export_resend.application.telemetry import NO_METRICS, DeliveryMetrics, SendResult
+from export_resend.application.telemetry import NO_METRICS
 from export_resend.domain.delivery import Delivery, DeliveryStatus, RecipientResult, RetryPolicy
 from export_resend.domain.export import Export, ExportStatus
 from export_resend.domain.ports import (
     Clock,
+    DeliveryMetrics,
     Mailer,
     MailerUnavailable,
     OutgoingEmail,
+    SendResult,
     UnitOfWorkFactory,
 )
 
