@@ -16,6 +16,7 @@ from export_resend.adapters.memory import (
     InMemoryUnitOfWork,
 )
 from export_resend.adapters.prometheus import PrometheusMetrics
+from export_resend.adapters.signing import ItsdangerousDownloadLinks
 from export_resend.adapters.sql import Database, SqlAlchemyApiKeyStore
 from export_resend.application.authenticate_caller import AuthenticateCaller
 from export_resend.application.check_readiness import CheckReadiness
@@ -35,7 +36,6 @@ from export_resend.application.idempotency import (
     PurgeIdempotencyKeys,
     ReleaseIdempotencyKey,
 )
-from export_resend.application.links import DownloadLinks
 from export_resend.application.list_api_keys import ListApiKeys
 from export_resend.application.list_export_emails import ListExportEmails
 from export_resend.application.list_exports import ListExports
@@ -119,7 +119,7 @@ class Container(containers.DeclarativeContainer):
     """Where export rows come from: a host service overrides this with its own source."""
 
     links = providers.Singleton(
-        DownloadLinks,
+        ItsdangerousDownloadLinks,
         secret=providers.Singleton(link_secret, settings, database),
         public_base_url=settings.provided.public_base_url,
     )

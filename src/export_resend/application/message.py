@@ -9,10 +9,9 @@ from email.utils import format_datetime
 
 import jinja2
 
-from export_resend.application.links import DownloadLinks
 from export_resend.domain.delivery import Delivery
 from export_resend.domain.export import Export
-from export_resend.domain.ports import OutgoingEmail
+from export_resend.domain.ports import DownloadLinks, OutgoingEmail
 
 
 def default_templates() -> jinja2.Environment:

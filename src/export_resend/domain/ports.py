@@ -343,6 +343,18 @@ class GenerationNotifier(Protocol):
     def export_requested(self, export_id: UUID) -> None: ...
 
 
+class DownloadLinks(Protocol):
+    """Signed download links: a link's token is the only credential a download needs.
+    ``url_for`` mints a new link to the export's file (a new token on every call);
+    ``export_id`` gives the export a token minted here names, and ``None`` for any other
+    string (altered, signed elsewhere, not a token), never raising. A token holds no expiry.
+    """
+
+    def url_for(self, export: Export) -> str: ...
+
+    def export_id(self, token: str) -> UUID | None: ...
+
+
 class DatabaseProbe(Protocol):
     """``ping`` returns once the database has answered a trivial query, and raises if it
     cannot (unreachable, refusing, broken). It may take as long as the database does."""

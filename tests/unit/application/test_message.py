@@ -7,7 +7,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from export_resend.application.links import DownloadLinks
+from export_resend.adapters.signing import ItsdangerousDownloadLinks
 from export_resend.application.message import (
     ExportEmailComposer,
     default_templates,
@@ -20,7 +20,9 @@ from tests.conftest import LINK_SECRET
 from tests.factories import EMAIL_HEADERS, NOW, caller, export
 
 OLIVIA = caller("olivia", "acme")
-LINKS = DownloadLinks(secret=LINK_SECRET, public_base_url="https://exports.example.com/")
+LINKS = ItsdangerousDownloadLinks(
+    secret=LINK_SECRET, public_base_url="https://exports.example.com/"
+)
 COMPOSER = ExportEmailComposer(
     sender="exports@example.com", links=LINKS, templates=default_templates()
 )
