@@ -8,6 +8,7 @@ from export_resend.adapters.caching import CachingApiKeyStore
 from export_resend.adapters.clock import SystemClock
 from export_resend.adapters.console import ConsoleMailer
 from export_resend.adapters.demo import DemoRowSource
+from export_resend.adapters.jinja import JinjaEmailComposer, default_templates
 from export_resend.adapters.memory import (
     InMemoryApiKeyStore,
     InMemoryFileStore,
@@ -39,7 +40,6 @@ from export_resend.application.idempotency import (
 from export_resend.application.list_api_keys import ListApiKeys
 from export_resend.application.list_export_emails import ListExportEmails
 from export_resend.application.list_exports import ListExports
-from export_resend.application.message import ExportEmailComposer, default_templates
 from export_resend.application.outbox import (
     ClaimDueEmails,
     ReleaseClaimedEmails,
@@ -124,9 +124,8 @@ class Container(containers.DeclarativeContainer):
         public_base_url=settings.provided.public_base_url,
     )
     composer = providers.Singleton(
-        ExportEmailComposer,
+        JinjaEmailComposer,
         sender=settings.provided.mail_from,
-        links=links,
         templates=providers.Singleton(default_templates),
     )
 
@@ -141,6 +140,7 @@ class Container(containers.DeclarativeContainer):
         unit_of_work=opened_unit_of_work,
         mailer=mailer,
         composer=composer,
+        links=links,
         clock=clock,
         retry=settings.provided.retry_policy,
         metrics=metrics,

@@ -355,6 +355,18 @@ class DownloadLinks(Protocol):
     def export_id(self, token: str) -> UUID | None: ...
 
 
+class EmailComposer(Protocol):
+    """The "your export is ready" email of one delivery, dated ``now``, carrying ``link``:
+    headers exactly From, To, Cc (only if any), Subject, Date, the delivery's Message-ID,
+    Auto-Submitted and the MIME ones; no user text in a header but the validated addresses;
+    no Bcc; the envelope is ``delivery.recipients``. Raises when it cannot be composed.
+    """
+
+    def compose(
+        self, export: Export, delivery: Delivery, link: str, now: datetime
+    ) -> OutgoingEmail: ...
+
+
 class DatabaseProbe(Protocol):
     """``ping`` returns once the database has answered a trivial query, and raises if it
     cannot (unreachable, refusing, broken). It may take as long as the database does."""
