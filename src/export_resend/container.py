@@ -19,12 +19,18 @@ from export_resend.adapters.memory import (
 from export_resend.adapters.prometheus import PrometheusMetrics
 from export_resend.adapters.signing import ItsdangerousDownloadLinks
 from export_resend.adapters.sql import Database, SqlAlchemyApiKeyStore
+from export_resend.adapters.worker import (
+    AsyncioBoundedCall,
+    BackgroundWork,
+    DeliveryDispatcher,
+    ExpirySweeper,
+    ExportGenerator,
+)
 from export_resend.application.authenticate_caller import AuthenticateCaller
 from export_resend.application.check_readiness import CheckReadiness
 from export_resend.application.create_api_key import CreateApiKey
-from export_resend.application.dispatcher import DeliveryDispatcher, ExportGenerator
 from export_resend.application.download_export import DownloadExport
-from export_resend.application.expiry import ExpireExports, ExpirySweeper
+from export_resend.application.expiry import ExpireExports
 from export_resend.application.generation import (
     ClaimPendingExports,
     ExportFileWriter,
@@ -48,7 +54,7 @@ from export_resend.application.outbox import (
 from export_resend.application.request_export import RequestExport
 from export_resend.application.resend_export_email import ResendExportEmail
 from export_resend.application.revoke_api_key import RevokeApiKey
-from export_resend.application.scrape_metrics import ScrapeMetrics
+from export_resend.application.scrape_metrics import ReadQueues, ScrapeMetrics
 from export_resend.application.seed_demo import SeedDemo
 from export_resend.domain.delivery import ResendLimit
 from export_resend.domain.export_types import row_source_types
@@ -200,6 +206,11 @@ class Container(containers.DeclarativeContainer):
         purge=purge_idempotency_keys,
         interval=settings.provided.expiry_sweep_interval.provided.total_seconds.call(),
     )
+    background_work = providers.Singleton(
+        BackgroundWork, dispatcher=dispatcher, generator=generator, sweeper=expiry_sweeper
+    )
+    """What ``ExportResend.running()`` runs in the background (unless ``serve_dispatcher``
+    is off)."""
 
     authenticate_caller = providers.Singleton(AuthenticateCaller, api_keys=api_keys, clock=clock)
     create_api_key = providers.Singleton(CreateApiKey, api_keys=api_keys, clock=clock)
@@ -258,13 +269,19 @@ class Container(containers.DeclarativeContainer):
     database_probe = providers.Selector(storage, memory=memory_store, sql=database)
     check_readiness = providers.Singleton(
         CheckReadiness,
-        probe=providers.Singleton(OpenedProbe, database_probe, lifecycle),
-        timeout=settings.provided.readiness_timeout,
+        ping=providers.Singleton(
+            AsyncioBoundedCall,
+            providers.Singleton(OpenedProbe, database_probe, lifecycle).provided.ping,
+            timeout=settings.provided.readiness_timeout,
+        ),
     )
     scrape_metrics = providers.Singleton(
         ScrapeMetrics,
-        unit_of_work=opened_unit_of_work,
+        queues=providers.Singleton(
+            AsyncioBoundedCall,
+            providers.Singleton(ReadQueues, unit_of_work=opened_unit_of_work, clock=clock),
+            timeout=settings.provided.readiness_timeout,
+        ),
         clock=clock,
         exposition=metrics,
-        timeout=settings.provided.readiness_timeout,
     )

@@ -8,14 +8,14 @@ the same contract as ours. Ports that reach a store, a relay or a network are as
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from enum import StrEnum
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol, Self, TypeVar
 from uuid import UUID
 
 from export_resend.domain.api_keys import ApiKeyRecord
@@ -372,6 +372,21 @@ class DatabaseProbe(Protocol):
     cannot (unreachable, refusing, broken). It may take as long as the database does."""
 
     async def ping(self) -> None: ...
+
+
+T_co = TypeVar("T_co", covariant=True)
+
+
+class BoundedCall(Protocol[T_co]):
+    """One call, waited for at most ``timeout`` seconds: its result or its exception, else
+    ``TimeoutError``. At most one call runs at a time: until an overrun one has ended, later
+    callers wait on it rather than start another (a hung database holds one connection).
+    """
+
+    @property
+    def timeout(self) -> float: ...
+
+    def __call__(self) -> Awaitable[T_co]: ...
 
 
 class SendResult(StrEnum):

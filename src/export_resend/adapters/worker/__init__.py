@@ -1,0 +1,20 @@
+"""The in-process worker, on asyncio: the inbound adapter that drives the background use
+cases (claim and send, claim and generate, expire) and the notifiers that wake it."""
+
+from export_resend.adapters.worker.background import BackgroundWork
+from export_resend.adapters.worker.bounded import AsyncioBoundedCall
+from export_resend.adapters.worker.dispatcher import (
+    DeliveryDispatcher,
+    Dispatcher,
+    ExportGenerator,
+)
+from export_resend.adapters.worker.sweeper import ExpirySweeper
+
+__all__ = [
+    "AsyncioBoundedCall",
+    "BackgroundWork",
+    "DeliveryDispatcher",
+    "Dispatcher",
+    "ExpirySweeper",
+    "ExportGenerator",
+]
