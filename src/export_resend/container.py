@@ -7,7 +7,7 @@ from dependency_injector import containers, providers
 from export_resend.adapters.caching import CachingApiKeyStore
 from export_resend.adapters.clock import SystemClock
 from export_resend.adapters.console import ConsoleMailer
-from export_resend.adapters.demo import DemoRowSource
+from export_resend.adapters.demo import DemoRowSource, SeedDemo
 from export_resend.adapters.jinja import JinjaEmailComposer, default_templates
 from export_resend.adapters.memory import (
     InMemoryApiKeyStore,
@@ -55,7 +55,6 @@ from export_resend.application.request_export import RequestExport
 from export_resend.application.resend_export_email import ResendExportEmail
 from export_resend.application.revoke_api_key import RevokeApiKey
 from export_resend.application.scrape_metrics import ReadQueues, ScrapeMetrics
-from export_resend.application.seed_demo import SeedDemo
 from export_resend.domain.delivery import ResendLimit
 from export_resend.domain.export_types import row_source_types
 from export_resend.lifecycle import Lifecycle, OpenedApiKeyStore, OpenedProbe, OpenedUnitOfWork

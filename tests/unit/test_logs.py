@@ -9,8 +9,8 @@ from uuid import uuid4
 
 import structlog
 
+from export_resend.adapters.demo import demo_api_key
 from export_resend.adapters.signing import ItsdangerousDownloadLinks
-from export_resend.application.seed_demo import demo_api_key
 from export_resend.logs import redact_text
 from export_resend.settings import LogFormat, LogLevel
 from tests.factories import export
