@@ -25,7 +25,7 @@ class AsyncioBoundedCall(BoundedCall[T]):
             raise ValueError("timeout must be > 0")
         self._call = call
         self._timeout = timeout
-        self._task: asyncio.Future[T] | None = None
+        self._task: asyncio.Task[T] | None = None
 
     @property
     def timeout(self) -> float:
