@@ -74,7 +74,7 @@ WATCHED = (
     "Peer._five_round_trips",
     "SendClaimedEmail.__call__",
     "ClaimDueEmails.__call__",
-    "ExportEmailComposer.compose",
+    "JinjaEmailComposer.compose",
     "SmtpMailer.send",
 )
 

@@ -7,7 +7,8 @@ from dependency_injector import containers, providers
 from export_resend.adapters.caching import CachingApiKeyStore
 from export_resend.adapters.clock import SystemClock
 from export_resend.adapters.console import ConsoleMailer
-from export_resend.adapters.demo import DemoRowSource
+from export_resend.adapters.demo import DemoRowSource, SeedDemo
+from export_resend.adapters.jinja import JinjaEmailComposer, default_templates
 from export_resend.adapters.memory import (
     InMemoryApiKeyStore,
     InMemoryFileStore,
@@ -16,13 +17,20 @@ from export_resend.adapters.memory import (
     InMemoryUnitOfWork,
 )
 from export_resend.adapters.prometheus import PrometheusMetrics
+from export_resend.adapters.signing import ItsdangerousDownloadLinks
 from export_resend.adapters.sql import Database, SqlAlchemyApiKeyStore
+from export_resend.adapters.worker import (
+    AsyncioBoundedCall,
+    BackgroundWork,
+    DeliveryDispatcher,
+    ExpirySweeper,
+    ExportGenerator,
+)
 from export_resend.application.authenticate_caller import AuthenticateCaller
 from export_resend.application.check_readiness import CheckReadiness
 from export_resend.application.create_api_key import CreateApiKey
-from export_resend.application.dispatcher import DeliveryDispatcher, ExportGenerator
 from export_resend.application.download_export import DownloadExport
-from export_resend.application.expiry import ExpireExports, ExpirySweeper
+from export_resend.application.expiry import ExpireExports
 from export_resend.application.generation import (
     ClaimPendingExports,
     ExportFileWriter,
@@ -35,11 +43,9 @@ from export_resend.application.idempotency import (
     PurgeIdempotencyKeys,
     ReleaseIdempotencyKey,
 )
-from export_resend.application.links import DownloadLinks
 from export_resend.application.list_api_keys import ListApiKeys
 from export_resend.application.list_export_emails import ListExportEmails
 from export_resend.application.list_exports import ListExports
-from export_resend.application.message import ExportEmailComposer, default_templates
 from export_resend.application.outbox import (
     ClaimDueEmails,
     ReleaseClaimedEmails,
@@ -48,8 +54,7 @@ from export_resend.application.outbox import (
 from export_resend.application.request_export import RequestExport
 from export_resend.application.resend_export_email import ResendExportEmail
 from export_resend.application.revoke_api_key import RevokeApiKey
-from export_resend.application.scrape_metrics import ScrapeMetrics
-from export_resend.application.seed_demo import SeedDemo
+from export_resend.application.scrape_metrics import ReadQueues, ScrapeMetrics
 from export_resend.domain.delivery import ResendLimit
 from export_resend.domain.export_types import row_source_types
 from export_resend.lifecycle import Lifecycle, OpenedApiKeyStore, OpenedProbe, OpenedUnitOfWork
@@ -119,14 +124,13 @@ class Container(containers.DeclarativeContainer):
     """Where export rows come from: a host service overrides this with its own source."""
 
     links = providers.Singleton(
-        DownloadLinks,
+        ItsdangerousDownloadLinks,
         secret=providers.Singleton(link_secret, settings, database),
         public_base_url=settings.provided.public_base_url,
     )
     composer = providers.Singleton(
-        ExportEmailComposer,
+        JinjaEmailComposer,
         sender=settings.provided.mail_from,
-        links=links,
         templates=providers.Singleton(default_templates),
     )
 
@@ -141,6 +145,7 @@ class Container(containers.DeclarativeContainer):
         unit_of_work=opened_unit_of_work,
         mailer=mailer,
         composer=composer,
+        links=links,
         clock=clock,
         retry=settings.provided.retry_policy,
         metrics=metrics,
@@ -200,6 +205,11 @@ class Container(containers.DeclarativeContainer):
         purge=purge_idempotency_keys,
         interval=settings.provided.expiry_sweep_interval.provided.total_seconds.call(),
     )
+    background_work = providers.Singleton(
+        BackgroundWork, dispatcher=dispatcher, generator=generator, sweeper=expiry_sweeper
+    )
+    """What ``ExportResend.running()`` runs in the background (unless ``serve_dispatcher``
+    is off)."""
 
     authenticate_caller = providers.Singleton(AuthenticateCaller, api_keys=api_keys, clock=clock)
     create_api_key = providers.Singleton(CreateApiKey, api_keys=api_keys, clock=clock)
@@ -258,13 +268,19 @@ class Container(containers.DeclarativeContainer):
     database_probe = providers.Selector(storage, memory=memory_store, sql=database)
     check_readiness = providers.Singleton(
         CheckReadiness,
-        probe=providers.Singleton(OpenedProbe, database_probe, lifecycle),
-        timeout=settings.provided.readiness_timeout,
+        ping=providers.Singleton(
+            AsyncioBoundedCall,
+            providers.Singleton(OpenedProbe, database_probe, lifecycle).provided.ping,
+            timeout=settings.provided.readiness_timeout,
+        ),
     )
     scrape_metrics = providers.Singleton(
         ScrapeMetrics,
-        unit_of_work=opened_unit_of_work,
+        queues=providers.Singleton(
+            AsyncioBoundedCall,
+            providers.Singleton(ReadQueues, unit_of_work=opened_unit_of_work, clock=clock),
+            timeout=settings.provided.readiness_timeout,
+        ),
         clock=clock,
         exposition=metrics,
-        timeout=settings.provided.readiness_timeout,
     )

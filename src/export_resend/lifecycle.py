@@ -13,11 +13,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
 
-from export_resend.application.check_readiness import DatabaseProbe
 from export_resend.application.errors import ServiceNotRunning
 from export_resend.domain.api_keys import ApiKeyRecord
 from export_resend.domain.caller import Caller
-from export_resend.domain.ports import ApiKeyStore, UnitOfWork, UnitOfWorkFactory
+from export_resend.domain.ports import ApiKeyStore, DatabaseProbe, UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger("export_resend")
 

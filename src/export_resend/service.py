@@ -208,15 +208,8 @@ class ExportResend:
             stack.push_async_callback(close_files)
         if not self.settings.serve_dispatcher:
             return
-        dispatcher, generator = container.dispatcher(), container.generator()
-        sweeper, mailer = container.expiry_sweeper(), container.mailer()
-        stack.push_async_callback(mailer.close)
-        dispatcher.start()
-        stack.push_async_callback(dispatcher.stop)
-        generator.start()
-        stack.push_async_callback(generator.stop)
-        sweeper.start()
-        stack.push_async_callback(sweeper.stop)
+        stack.push_async_callback(container.mailer().close)
+        await stack.enter_async_context(container.background_work().running())
 
     async def upgrade_database(self) -> None:
         """Apply our migrations to our database (``export-resend db upgrade`` does the same):

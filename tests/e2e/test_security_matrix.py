@@ -31,8 +31,8 @@ import httpx
 import pytest
 from pydantic import AfterValidator, BaseModel
 
+from export_resend.adapters.signing import ItsdangerousDownloadLinks
 from export_resend.application.addresses import bare_address
-from export_resend.application.links import DownloadLinks
 from export_resend.application.request_export import COMMANDS
 from export_resend.application.resend_export_email import ResendExportEmailCommand
 from export_resend.domain.caller import Caller, ClientType
@@ -240,7 +240,9 @@ class TestDownloadTokens:
     ) -> None:
         export_id, _ = tokens["olivia"]
         stolen = await api.world.container.get_export()(OLIVIA, export_id)
-        elsewhere = DownloadLinks(secret="another-deployment-0123456789abcdef", public_base_url="")
+        elsewhere = ItsdangerousDownloadLinks(
+            secret="another-deployment-0123456789abcdef", public_base_url=""
+        )
         token = elsewhere.url_for(stolen.export).split("token=")[1]
         response = await api.client.get(f"/v1/exports/{export_id}/download?token={token}")
         _problem(response, 404, "EXPORT_NOT_FOUND")

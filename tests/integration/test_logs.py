@@ -29,7 +29,7 @@ import pytest
 import uvicorn
 from sqlalchemy import text
 
-from export_resend.application.seed_demo import DemoData, demo_api_key
+from export_resend.adapters.demo import DemoData, demo_api_key
 from export_resend.cli import server_config
 from export_resend.container import Container
 from export_resend.main import create_app

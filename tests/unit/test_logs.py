@@ -9,8 +9,8 @@ from uuid import uuid4
 
 import structlog
 
-from export_resend.application.links import DownloadLinks
-from export_resend.application.seed_demo import demo_api_key
+from export_resend.adapters.demo import demo_api_key
+from export_resend.adapters.signing import ItsdangerousDownloadLinks
 from export_resend.logs import redact_text
 from export_resend.settings import LogFormat, LogLevel
 from tests.factories import export
@@ -81,7 +81,9 @@ def test_the_console_format_is_text_for_people() -> None:
 
 
 def test_the_last_resort_replaces_addresses_tokens_and_keys_wherever_they_are() -> None:
-    token = DownloadLinks(secret="s" * 32, public_base_url="https://x.io").url_for(export())
+    token = ItsdangerousDownloadLinks(secret="s" * 32, public_base_url="https://x.io").url_for(
+        export()
+    )
     key = demo_api_key("olivia").text
     with captured_logs() as logs:
         log.warning(

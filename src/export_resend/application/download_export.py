@@ -7,10 +7,15 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from uuid import UUID
 
-from export_resend.application.links import DownloadLinks
 from export_resend.domain.errors import ExportNotFound
 from export_resend.domain.export import Export, ExportFile
-from export_resend.domain.ports import Clock, FileMissing, FileStore, UnitOfWorkFactory
+from export_resend.domain.ports import (
+    Clock,
+    DownloadLinks,
+    FileMissing,
+    FileStore,
+    UnitOfWorkFactory,
+)
 
 log = logging.getLogger(__name__)
 

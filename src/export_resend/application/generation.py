@@ -23,7 +23,7 @@ from datetime import timedelta
 from uuid import UUID, uuid4
 
 from export_resend.application.csv_writer import CsvEncoder
-from export_resend.application.telemetry import NO_METRICS, GenerationMetrics
+from export_resend.application.telemetry import NO_METRICS
 from export_resend.domain.delivery import Delivery, DeliveryKind
 from export_resend.domain.errors import ExportTypeNotServed
 from export_resend.domain.export import Export, ExportFile, ExportStatus
@@ -32,6 +32,7 @@ from export_resend.domain.ports import (
     Clock,
     DeliveryNotifier,
     FileStore,
+    GenerationMetrics,
     RowSource,
     UnitOfWorkFactory,
 )

@@ -16,15 +16,18 @@ from dataclasses import dataclass
 from datetime import timedelta
 from uuid import UUID, uuid4
 
-from export_resend.application.message import ExportEmailComposer
-from export_resend.application.telemetry import NO_METRICS, DeliveryMetrics, SendResult
+from export_resend.application.telemetry import NO_METRICS
 from export_resend.domain.delivery import Delivery, DeliveryStatus, RecipientResult, RetryPolicy
 from export_resend.domain.export import Export, ExportStatus
 from export_resend.domain.ports import (
     Clock,
+    DeliveryMetrics,
+    DownloadLinks,
+    EmailComposer,
     Mailer,
     MailerUnavailable,
     OutgoingEmail,
+    SendResult,
     UnitOfWorkFactory,
 )
 
@@ -79,7 +82,8 @@ class SendClaimedEmail:
         *,
         unit_of_work: UnitOfWorkFactory,
         mailer: Mailer,
-        composer: ExportEmailComposer,
+        composer: EmailComposer,
+        links: DownloadLinks,
         clock: Clock,
         retry: RetryPolicy,
         metrics: DeliveryMetrics = NO_METRICS,
@@ -87,6 +91,7 @@ class SendClaimedEmail:
         self._unit_of_work = unit_of_work
         self._mailer = mailer
         self._composer = composer
+        self._links = links
         self._clock = clock
         self._retry = retry
         self._metrics = metrics
@@ -100,7 +105,8 @@ class SendClaimedEmail:
             reason = f"the export is {status or 'gone'}; its link would not work"
             return await self._record(delivery, delivery.dead(reason, now))
         try:
-            composed = self._composer.compose(export, delivery, now)
+            link = self._links.url_for(export)
+            composed = self._composer.compose(export, delivery, link, now)
         except Exception as exc:  # a template or header fault: retrying cannot help
             log.exception("delivery %s cannot be composed", delivery.id, extra=ids)
             reason = f"the message cannot be composed: {type(exc).__name__}"

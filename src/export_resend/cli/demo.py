@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from export_resend.application.seed_demo import DemoData
+from export_resend.adapters.demo import DemoData
 from export_resend.cli.common import service
 from export_resend.settings import Settings
 

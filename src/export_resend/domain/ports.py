@@ -1,26 +1,33 @@
-"""What the rules need from the outside world. Each adapter subclasses one of these.
+"""Every port: what the rules need from the outside world. Each adapter subclasses one.
 
-Every port is async, and every adapter must honour the contract in its docstring; the
-suites in ``export_resend.testing`` check that, so that a host service's own adapter can
-be held to the same contract as ours.
+Every adapter must honour the contract in its port's docstring; the suites in
+``export_resend.testing`` check that, so that a host service's own adapter can be held to
+the same contract as ours. Ports that reach a store, a relay or a network are async.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
+from enum import StrEnum
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol, Self, TypeVar
 from uuid import UUID
 
 from export_resend.domain.api_keys import ApiKeyRecord
 from export_resend.domain.caller import Caller
-from export_resend.domain.delivery import Delivery, DeliveryKind, RecipientResult
-from export_resend.domain.export import Export, ExportPage, ExportQuery
+from export_resend.domain.delivery import (
+    Delivery,
+    DeliveryKind,
+    DeliveryStatus,
+    RecipientOutcome,
+    RecipientResult,
+)
+from export_resend.domain.export import Export, ExportPage, ExportQuery, ExportStatus
 from export_resend.domain.generation import GenerationJob
 from export_resend.domain.idempotency import IdempotencyKey, IdempotencyRecord
 from export_resend.domain.records import (
@@ -74,22 +81,12 @@ class Backlog:
 
 
 class ExportRepository(Protocol):
-    """Exports, inside one unit of work.
-
-    ``get`` returns ``None`` for an unknown id, never raises for it. With ``lock=True`` it
-    also holds an exclusive lock on the export until the unit of work ends: an ``update`` of
-    it, or a ``get`` with ``lock=True``, in another unit of work waits until then.
-    ``add`` raises ``DuplicateId`` for a stored id (at once or at commit).
-    ``update`` stores ``export`` only if its ``version`` is the stored one, and returns it
-    with ``version + 1``; it raises ``UnknownId`` for an unknown id and
-    ``ConcurrentUpdate`` when the stored version differs.
-    ``list`` returns one page of ``query`` by effective status at ``now``, newest
-    ``requested_at`` first and then highest id, with the total count of matches.
-    ``expired`` returns up to ``limit`` exports whose stored status is READY and whose
-    ``expires_at`` is at or before ``now`` (those a sweep must record as EXPIRED),
-    earliest ``expires_at`` first (ties by id).
-    What is written is visible in the same unit of work at once, and to other units of work
-    only after commit.
+    """Exports in one unit of work. ``get``: ``None`` for an unknown id; ``lock=True`` holds
+    an exclusive lock until the unit of work ends (another's locked ``get`` or ``update``
+    waits). ``add``: ``DuplicateId`` for a stored id. ``update``: only at the stored
+    ``version`` (returned ``+ 1``), else ``ConcurrentUpdate``; ``UnknownId`` if unknown.
+    ``list``: a page by effective status at ``now``, newest first (then highest id), with the
+    total. ``expired``: up to ``limit`` stored-READY exports ended by ``now``, earliest first.
     """
 
     async def get(self, export_id: UUID, *, lock: bool = False) -> Export | None: ...
@@ -104,25 +101,13 @@ class ExportRepository(Protocol):
 
 
 class DeliveryRepository(Protocol):
-    """The outbox: one record per email, inside one unit of work.
-
-    ``get`` returns ``None`` for an unknown id; with ``lock=True`` it holds an exclusive lock
-    on the delivery until the unit of work ends. ``add`` raises ``DuplicateId`` for a stored
-    id; ``update`` replaces a stored delivery and raises ``UnknownId`` for an unknown one.
-    ``list_for_export`` returns the deliveries of one export, oldest ``queued_at`` first
-    (ties by id), and an empty sequence for an unknown export. ``queued_since`` returns the
-    ``queued_at`` of the export's deliveries of ``kind`` queued strictly after ``since``,
-    oldest first.
-
-    ``claim`` takes up to ``limit`` deliveries that are due at ``now``
-    (``Delivery.is_due``), earliest ``next_attempt_at`` first (ties by id), stores each
-    as ``delivery.claimed(lease_id, now, lease)`` and returns them so. It skips, and never
-    waits for, deliveries that another unit of work has claimed or locked and not yet
-    committed; so once this unit of work commits, no other claim returns them before
-    their lease ends, on any number of processes sharing the store.
-
-    ``backlog`` counts the QUEUED and SENDING deliveries, those of them due at ``now``
-    (``Delivery.is_due``), and gives the earliest ``queued_at`` among them.
+    """The outbox in one unit of work. ``get``: ``None`` if unknown, ``lock=True`` as for
+    exports; ``add``: ``DuplicateId``; ``update`` replaces, ``UnknownId`` if unknown.
+    ``list_for_export``: oldest ``queued_at`` first (empty if unknown); ``queued_since``: the
+    ``queued_at`` of the export's deliveries of ``kind`` after ``since``. ``claim``: up to
+    ``limit`` due rows, earliest ``next_attempt_at`` first, stored and returned
+    ``claimed(lease_id, now, lease)``, skipping (never waiting for) rows another unit of work
+    holds. ``backlog``: the QUEUED and SENDING rows, those due at ``now``, the oldest.
     """
 
     async def get(self, delivery_id: UUID, *, lock: bool = False) -> Delivery | None: ...
@@ -145,22 +130,9 @@ class DeliveryRepository(Protocol):
 
 
 class GenerationJobRepository(Protocol):
-    """The queue of exports to generate: one job per PENDING export, inside one unit of work.
-
-    ``get`` returns ``None`` for an unknown export id; with ``lock=True`` it holds an
-    exclusive lock on the job until the unit of work ends. ``add`` raises ``DuplicateId``
-    for an export that already has a job; ``update`` replaces a stored job and raises
-    ``UnknownId`` for an unknown one; ``remove`` deletes a job (an unknown one is no
-    error: the work is done either way).
-
-    ``claim`` takes up to ``limit`` jobs due at ``now`` (``GenerationJob.is_due``),
-    earliest ``next_attempt_at`` first (ties by export id), stores each as
-    ``job.claimed(lease_id, now, lease)`` and returns them so. Like the outbox's claim, it
-    skips and never waits for jobs that another unit of work has claimed or locked and not
-    yet committed.
-
-    ``backlog`` counts the jobs, those of them due at ``now`` (``GenerationJob.is_due``),
-    and gives the earliest ``queued_at`` among them.
+    """The generation queue, one job per PENDING export keyed by its id, in one unit of
+    work: ``get``, ``add``, ``update``, ``claim`` and ``backlog`` as for deliveries;
+    ``remove`` deletes a job (an unknown one is no error).
     """
 
     async def get(self, export_id: UUID, *, lock: bool = False) -> GenerationJob | None: ...
@@ -179,16 +151,10 @@ class GenerationJobRepository(Protocol):
 
 
 class IdempotencyKeyRepository(Protocol):
-    """Idempotency keys and the responses stored under them, inside one unit of work.
-
-    ``get`` returns ``None`` for an unknown key, expired or not; with ``lock=True`` it holds
-    an exclusive lock on the record until the unit of work ends. ``add`` raises
-    ``DuplicateId`` for a stored key (at once or at commit), so of two units of work adding
-    the same key only one commits. ``update`` replaces a stored record and raises
-    ``UnknownId`` for an unknown one. ``remove`` deletes a record (an unknown key is no
-    error). ``purge`` deletes up to ``limit`` records whose ``expires_at`` is at or before
-    ``now`` and returns how many it deleted. A response's bytes and headers come back
-    exactly as stored.
+    """Idempotency records in one unit of work, returned exactly as stored. ``get``: ``None``
+    if unknown, ``lock=True`` as for exports; ``add``: ``DuplicateId`` (of two units of work
+    adding one key, one commits); ``update``: ``UnknownId`` if unknown; ``remove``: no error
+    if unknown; ``purge``: deletes up to ``limit`` records expired by ``now``, says how many.
     """
 
     async def get(self, key: IdempotencyKey, *, lock: bool = False) -> IdempotencyRecord | None: ...
@@ -203,12 +169,9 @@ class IdempotencyKeyRepository(Protocol):
 
 
 class UnitOfWork(Protocol):
-    """One transaction: everything written through it is committed together or not at all.
-
-    Use it as ``async with``; leaving the block without ``commit()`` (or with an exception)
-    discards every write. A unit of work is used once. One that will write after reading
-    should read with ``lock=True`` first, so that it cannot be overtaken in between; if it
-    does not, a write may raise ``ConcurrentUpdate`` when another unit of work wrote first.
+    """One transaction, used once as ``async with``: its writes are seen inside at once,
+    outside only after ``commit()``; leaving without it discards them all. A writer reads
+    with ``lock=True`` first, else a write may raise ``ConcurrentUpdate``.
     """
 
     exports: ExportRepository
@@ -244,18 +207,12 @@ class OutgoingEmail:
 
 
 class Mailer(Protocol):
-    """Hands one message to a relay, in one transaction, to exactly ``email.recipients``.
-
-    ``send`` returns one result per recipient, in envelope order. A refusal of some or all
-    recipients, permanent (5xx) or for now (4xx), is a result, not an exception; a refusal
-    of the whole message after the recipients were accepted gives every accepted recipient
-    that refusal. ``send`` raises ``MailerUnavailable`` when the relay could not be reached,
-    refused the sender or the login, or the transaction broke off before the relay
-    confirmed it, in which case nothing may be
-    assumed delivered (nor undelivered: a retry may deliver a message twice, with the same
-    ``Message-ID``). Several ``send`` calls may run at once.
-
-    ``close`` lets go of any connection held between sends; a later ``send`` still works.
+    """``send`` hands one message to a relay, in one transaction, to exactly
+    ``email.recipients``, and returns one result per recipient in that order: refusals are
+    results (a refusal of the whole message is each accepted recipient's). Raises
+    ``MailerUnavailable`` when the relay could not be reached, refused the sender or login,
+    or broke off before confirming (nothing may be assumed either way). Sends may overlap;
+    ``close`` lets go of held connections, and a later ``send`` still works.
     """
 
     async def send(self, email: OutgoingEmail) -> Sequence[RecipientResult]: ...
@@ -270,24 +227,12 @@ class Clock(Protocol):
 
 
 class ApiKeyStore(Protocol):
-    """API keys by the SHA-256 hex digest of the whole key; the key itself is never stored.
-
-    A key belongs to one user (tenant id and user id), who is stored with their first key.
-    ``add`` raises ``UserMismatch`` when the record's caller names a stored user with another
-    email, client type or supplier, and ``DuplicateId`` for a digest or a key id already
-    stored (a ``None`` key id, of a key made before key ids, clashes with nothing); nothing
-    is stored then. The record is stored as given.
-    ``find_caller`` returns the caller of a stored key that is not revoked, else ``None``.
-    What ``add``, ``revoke`` and ``record_use`` wrote is seen by every later call.
-    ``list`` returns the record of every key, revoked ones included (only those of
-    ``tenant_id`` if it is given), oldest ``created_at`` first, ties in the same order on
-    every call.
-    ``revoke`` sets the ``revoked_at`` of the key with id ``key_id`` to ``at`` and returns
-    its record; a key revoked before keeps its first ``revoked_at``; an unknown key id
-    raises ``UnknownId``.
-    ``record_use`` sets the key's ``last_used_at`` to ``at`` unless it is already at or
-    after ``unless_used_since``, in one atomic step, so that processes racing on one key
-    write once per period; an unknown digest is no error.
+    """API keys by the SHA-256 digest of the key, never the key. ``add`` stores a user with
+    their first key: ``UserMismatch`` if a later key names them otherwise, ``DuplicateId``
+    for a stored digest or key id. ``find_caller``: the caller of an unrevoked key, else
+    ``None``. ``list``: oldest first (by tenant if given). ``revoke``: keeps the first
+    ``revoked_at``, ``UnknownId`` if unknown. ``record_use``: writes ``last_used_at`` only if
+    older than ``unless_used_since``, atomically. Every write is seen by every later call.
     """
 
     async def find_caller(self, key_sha256: str) -> Caller | None: ...
@@ -305,9 +250,7 @@ class ApiKeyStore(Protocol):
 
 class DeliveryNotifier(Protocol):
     """Told, after commit, that a delivery is queued, so that it is sent without delay.
-
-    Must return at once and never raise: the delivery is already safe in the outbox, and
-    a missed notice only delays it until a dispatcher next looks.
+    Returns at once and never raises: a missed notice only waits for the next poll.
     """
 
     def delivery_queued(self, delivery_id: UUID) -> None: ...
@@ -344,16 +287,10 @@ class MarketplacePayoutRows(Protocol):
 class RowSource(
     TransactionEventRows, SupplierPayoutRows, FundingTransferRows, MarketplacePayoutRows, Protocol
 ):
-    """The host's data: the rows of each export type, one method per type.
-
-    A source serves the export types whose method it has (``row_source_types``): a host
-    with one type implements that method only. Each method yields every record within
-    ``scope`` (one tenant, and one supplier when ``scope.supplier_id`` is set: for funding
-    transfers, those where the supplier's balance account is the source or the target) that
-    ``filters`` match, in a stable order, one at a time, with every datetime aware UTC.
-    The same arguments over the same data yield the same records. Any exception fails the
-    export, with the exception's type as the reason; a generation cut off by a crash starts
-    over from the first record.
+    """The host's data, one method per export type (a source serves the types it has a
+    method for). Each yields, one at a time and in a stable order, every record within
+    ``scope`` (a tenant, and a supplier if set) that ``filters`` match, datetimes aware UTC.
+    Any exception fails the export; a generation cut off starts over from the first record.
     """
 
 
@@ -384,20 +321,11 @@ class FileWriter(Protocol):
 
 
 class FileStore(Protocol):
-    """Export files by key (``checked_file_key``: letters, digits, ``.``, ``_`` and ``-``,
-    starting with a letter or a digit, at most 200; every method raises ``ValueError`` for
-    any other key).
-
-    ``writer(key)`` is an async context manager giving a ``FileWriter``: what is written is
-    stored under ``key`` only when ``commit()`` is called, whole (a reader never sees part
-    of a file); leaving the block without it (or with an exception) discards it all and
-    leaves any file already under ``key`` as it was. Committing over an existing key
-    replaces it whole.
-    ``open(key)`` raises ``FileMissing`` for an unknown key; otherwise it returns the bytes
-    in chunks of at most 64 KiB, as they were when ``open`` returned, even if the file is
-    deleted or replaced meanwhile. Iterate it to the end, or ``aclose()`` it.
-    ``delete(key)`` removes a file; an unknown key is no error.
-    Several writers, readers and deletes may run at once, on different or the same keys.
+    """Export files by key (``ValueError`` unless ``checked_file_key`` accepts it).
+    ``writer(key)``: what is written is stored, whole, only at ``commit()``; leaving without
+    it changes nothing. ``open(key)``: ``FileMissing`` if unknown, else chunks of at most
+    64 KiB of the file as it was when opened. ``delete`` is idempotent. Any of them may
+    overlap, on any keys.
     """
 
     def writer(self, key: str) -> AbstractAsyncContextManager[FileWriter]: ...
@@ -409,9 +337,137 @@ class FileStore(Protocol):
 
 class GenerationNotifier(Protocol):
     """Told, after commit, that an export was requested, so that it is generated at once.
-
-    Must return at once and never raise: the job is already safe in the queue, and a
-    missed notice only delays it until a generator next looks.
+    Returns at once and never raises: a missed notice only waits for the next poll.
     """
 
     def export_requested(self, export_id: UUID) -> None: ...
+
+
+class DownloadLinks(Protocol):
+    """Signed download links: a link's token is the only credential a download needs.
+    ``url_for`` mints a new link to the export's file (a new token on every call);
+    ``export_id`` gives the export a token minted here names, and ``None`` for any other
+    string (altered, signed elsewhere, not a token), never raising. A token holds no expiry.
+    """
+
+    def url_for(self, export: Export) -> str: ...
+
+    def export_id(self, token: str) -> UUID | None: ...
+
+
+class EmailComposer(Protocol):
+    """The "your export is ready" email of one delivery, dated ``now``, carrying ``link``:
+    headers exactly From, To, Cc (only if any), Subject, Date, the delivery's Message-ID,
+    Auto-Submitted and the MIME ones; no user text in a header but the validated addresses;
+    no Bcc; the envelope is ``delivery.recipients``. Raises when it cannot be composed.
+    """
+
+    def compose(
+        self, export: Export, delivery: Delivery, link: str, now: datetime
+    ) -> OutgoingEmail: ...
+
+
+class DatabaseProbe(Protocol):
+    """``ping`` returns once the database has answered a trivial query, and raises if it
+    cannot (unreachable, refusing, broken). It may take as long as the database does."""
+
+    async def ping(self) -> None: ...
+
+
+T_co = TypeVar("T_co", covariant=True)
+
+
+class BoundedCall(Protocol[T_co]):
+    """One call, waited for at most ``timeout`` seconds: its result or its exception, else
+    ``TimeoutError``. At most one call runs at a time: until an overrun one has ended, later
+    callers wait on it rather than start another (a hung database holds one connection).
+    """
+
+    @property
+    def timeout(self) -> float: ...
+
+    def __call__(self) -> Awaitable[T_co]: ...
+
+
+class SendResult(StrEnum):
+    """How one attempt to hand a delivery to the relay ended."""
+
+    ACCEPTED = "accepted"
+    """The relay accepted every address tried."""
+    TRANSIENT = "transient"
+    """The relay refused some address for now (4xx): it is tried again later."""
+    PERMANENT = "permanent"
+    """The relay refused some address for good (5xx), and none for now."""
+    UNAVAILABLE = "unavailable"
+    """The relay could not be reached, refused the sender or the login, or broke off."""
+    ERROR = "error"
+    """The mailer itself failed (a bug): counted as an attempt, tried again later."""
+
+    @classmethod
+    def of(cls, results: Sequence[RecipientResult]) -> SendResult:
+        """The worst answer among ``results``: for now, then for good, then accepted."""
+        outcomes = {r.outcome for r in results}
+        if RecipientOutcome.REFUSED_TRANSIENTLY in outcomes:
+            return cls.TRANSIENT
+        if RecipientOutcome.REFUSED_PERMANENTLY in outcomes:
+            return cls.PERMANENT
+        return cls.ACCEPTED
+
+
+class DeliveryMetrics(Protocol):
+    """Told what each send attempt came to (``recipients``: the relay's answers, if any) and
+    each outcome recorded (SENT, QUEUED again, DEAD). Like every metrics port, returns at
+    once and never raises: metrics never fail a send, a generation or a request.
+    """
+
+    def send_attempted(
+        self, result: SendResult, seconds: float, recipients: Sequence[RecipientResult]
+    ) -> None: ...
+
+    def delivery_recorded(self, status: DeliveryStatus) -> None: ...
+
+
+class GenerationMetrics(Protocol):
+    """Told how each generation ended (READY or FAILED) and how long it took, file
+    included. Returns at once and never raises."""
+
+    def generation_recorded(self, status: ExportStatus, seconds: float) -> None: ...
+
+
+class RequestMetrics(Protocol):
+    """Told of every HTTP request answered (``route``: its path template, ``None`` when none
+    matched) and of every resend answered (``outcome``: ``accepted``, ``replayed`` or the
+    refusal's problem code). Returns at once and never raises.
+    """
+
+    def request_handled(
+        self, method: str, route: str | None, status: int, seconds: float
+    ) -> None: ...
+
+    def resend_answered(self, outcome: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class QueueReading:
+    """The queues as read for one scrape, at ``at``; ``None`` for a queue that could not be
+    read (the database did not answer in time)."""
+
+    at: datetime
+    outbox: Backlog | None
+    generation: Backlog | None
+
+
+@dataclass(frozen=True, slots=True)
+class Exposition:
+    """A metrics page, ready to serve: its bytes and their media type."""
+
+    body: bytes
+    media_type: str
+
+
+class MetricsExposition(Protocol):
+    """``render`` gives the page of every metric counted so far, with the queues as
+    ``reading`` found them; it waits on nothing, and concurrent scrapes each get a
+    consistent page."""
+
+    def render(self, reading: QueueReading) -> Exposition: ...

@@ -7,8 +7,7 @@ from datetime import timedelta
 from prometheus_client.parser import text_string_to_metric_families
 
 from export_resend.adapters.prometheus import PrometheusMetrics
-from export_resend.application.telemetry import QueueReading
-from export_resend.domain.ports import Backlog
+from export_resend.domain.ports import Backlog, QueueReading
 from tests.factories import NOW
 
 

@@ -12,7 +12,6 @@ from dependency_injector import providers
 from prometheus_client.parser import text_string_to_metric_families
 
 from export_resend.application.request_export import ExportCommand
-from export_resend.application.telemetry import SendResult
 from export_resend.domain.delivery import (
     Delivery,
     DeliveryKind,
@@ -20,7 +19,7 @@ from export_resend.domain.delivery import (
     RecipientResult,
 )
 from export_resend.domain.export import ExportStatus, ExportType
-from export_resend.domain.ports import UnitOfWork
+from export_resend.domain.ports import SendResult, UnitOfWork
 from export_resend.domain.recipients import Recipients
 from tests.conftest import World, make_world
 from tests.factories import NOW, caller, export

@@ -7,7 +7,10 @@ from collections.abc import Sequence
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
-from export_resend.application.telemetry import (
+from export_resend.domain.delivery import DeliveryStatus, RecipientOutcome, RecipientResult
+from export_resend.domain.export import ExportStatus
+from export_resend.domain.ports import (
+    Backlog,
     DeliveryMetrics,
     Exposition,
     GenerationMetrics,
@@ -16,9 +19,6 @@ from export_resend.application.telemetry import (
     RequestMetrics,
     SendResult,
 )
-from export_resend.domain.delivery import DeliveryStatus, RecipientOutcome, RecipientResult
-from export_resend.domain.export import ExportStatus
-from export_resend.domain.ports import Backlog
 
 _PREFIX = "export_resend"
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})

@@ -9,9 +9,10 @@ from uuid import UUID
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from export_resend.domain.export import Export
+from export_resend.domain.ports import DownloadLinks
 
 
-class DownloadLinks:
+class ItsdangerousDownloadLinks(DownloadLinks):
     """Mint and read download tokens signed with HMAC-SHA512 (itsdangerous).
 
     A token names one export and carries a random nonce, so that every email gets a fresh

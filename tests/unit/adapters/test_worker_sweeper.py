@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from export_resend.application.expiry import ExpirySweeper
+from export_resend.adapters.worker import ExpirySweeper
 
 
 class Counting:

@@ -1,11 +1,12 @@
-"""Download tokens: signed, fresh every time, useless under another secret or altered."""
+"""Download tokens (itsdangerous): signed, fresh every time, useless under another secret or
+altered."""
 
 from __future__ import annotations
 
-from export_resend.application.links import DownloadLinks
+from export_resend.adapters.signing import ItsdangerousDownloadLinks
 from tests.factories import caller, export
 
-LINKS = DownloadLinks(secret="s3cret-one", public_base_url="http://127.0.0.1:8000")
+LINKS = ItsdangerousDownloadLinks(secret="s3cret-one", public_base_url="http://127.0.0.1:8000")
 
 
 def _token(url: str) -> str:
@@ -31,7 +32,7 @@ def test_every_link_is_new_but_names_the_same_export() -> None:
 def test_another_secret_or_an_altered_token_names_nothing() -> None:
     target = export(caller())
     token = _token(LINKS.url_for(target))
-    other = DownloadLinks(secret="s3cret-two", public_base_url="http://127.0.0.1:8000")
+    other = ItsdangerousDownloadLinks(secret="s3cret-two", public_base_url="http://127.0.0.1:8000")
     assert other.export_id(token) is None
     payload, _, signature = token.rpartition(".")
     # first characters carry six full bits each; a last one may be only padding

@@ -1,4 +1,5 @@
-"""The email: headers from validated data only, a fresh signed link, both alternatives."""
+"""The Jinja2 email: headers from validated data only, the signed link given, both
+alternatives."""
 
 from __future__ import annotations
 
@@ -7,12 +8,9 @@ from email.message import EmailMessage
 
 import pytest
 
-from export_resend.application.links import DownloadLinks
-from export_resend.application.message import (
-    ExportEmailComposer,
-    default_templates,
-    human_size,
-)
+from export_resend.adapters.jinja import JinjaEmailComposer, default_templates
+from export_resend.adapters.jinja.composer import human_size
+from export_resend.adapters.signing import ItsdangerousDownloadLinks
 from export_resend.domain.delivery import Delivery, DeliveryKind
 from export_resend.domain.export import ExportType
 from export_resend.domain.recipients import Recipients
@@ -20,10 +18,10 @@ from tests.conftest import LINK_SECRET
 from tests.factories import EMAIL_HEADERS, NOW, caller, export
 
 OLIVIA = caller("olivia", "acme")
-LINKS = DownloadLinks(secret=LINK_SECRET, public_base_url="https://exports.example.com/")
-COMPOSER = ExportEmailComposer(
-    sender="exports@example.com", links=LINKS, templates=default_templates()
+LINKS = ItsdangerousDownloadLinks(
+    secret=LINK_SECRET, public_base_url="https://exports.example.com/"
 )
+COMPOSER = JinjaEmailComposer(sender="exports@example.com", templates=default_templates())
 
 
 def _compose(cc: tuple[str, ...] = ("a@x.io", "b@x.io")) -> tuple[EmailMessage, Delivery]:
@@ -31,7 +29,7 @@ def _compose(cc: tuple[str, ...] = ("a@x.io", "b@x.io")) -> tuple[EmailMessage, 
     delivery = Delivery.queue(
         target.id, DeliveryKind.RESEND, Recipients(OLIVIA.email, cc), NOW, "example.com"
     )
-    return COMPOSER.compose(target, delivery, NOW).message, delivery
+    return COMPOSER.compose(target, delivery, LINKS.url_for(target), NOW).message, delivery
 
 
 def _part(message: EmailMessage, subtype: str) -> str:

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from export_resend.application.dispatcher import DeliveryDispatcher
+from export_resend.adapters.worker import DeliveryDispatcher
 from export_resend.application.outbox import ClaimedEmail
 from export_resend.application.resend_export_email import ResendExportEmailCommand
 from export_resend.domain.delivery import (

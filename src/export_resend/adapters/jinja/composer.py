@@ -9,16 +9,16 @@ from email.utils import format_datetime
 
 import jinja2
 
-from export_resend.application.links import DownloadLinks
 from export_resend.domain.delivery import Delivery
 from export_resend.domain.export import Export
-from export_resend.domain.ports import OutgoingEmail
+from export_resend.domain.ports import EmailComposer, OutgoingEmail
 
 
 def default_templates() -> jinja2.Environment:
-    """The templates shipped in the package; HTML is escaped, text is not, nothing undefined."""
+    """The templates shipped beside this module; HTML is escaped, text is not, nothing
+    undefined."""
     return jinja2.Environment(
-        loader=jinja2.PackageLoader("export_resend", "templates"),
+        loader=jinja2.PackageLoader("export_resend.adapters.jinja", "templates"),
         autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default=False),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
@@ -45,21 +45,23 @@ def _when(moment: datetime | None) -> str:
     return "-" if moment is None else moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
-class ExportEmailComposer:
+class JinjaEmailComposer(EmailComposer):
     """Build the email of one delivery: headers from validated data only, body from templates.
 
-    The subject and bodies are filled with the export's type, dates, row count, size and a
-    freshly signed download link. No text a user typed reaches a header, except the
-    addresses, which were validated before they were queued.
+    The subject and bodies are filled with the export's type, dates, row count, size and the
+    download link given. No text a user typed reaches a header, except the addresses, which
+    were validated before they were queued.
     """
 
-    def __init__(self, *, sender: str, links: DownloadLinks, templates: jinja2.Environment) -> None:
+    def __init__(self, *, sender: str, templates: jinja2.Environment) -> None:
         self._sender = sender
-        self._links = links
         self._templates = templates
 
-    def compose(self, export: Export, delivery: Delivery, now: datetime) -> OutgoingEmail:
-        """The message for ``delivery``, dated ``now``, with its stored Message-ID."""
+    def compose(
+        self, export: Export, delivery: Delivery, link: str, now: datetime
+    ) -> OutgoingEmail:
+        """The message for ``delivery``, dated ``now``, carrying ``link``, with its stored
+        Message-ID."""
         file = export.file
         context = {
             "export_id": str(export.id),
@@ -69,7 +71,7 @@ class ExportEmailComposer:
             "expires_at": _when(export.expires_at),
             "row_count": "-" if file is None else f"{file.row_count:,}",
             "size": "-" if file is None else human_size(file.size_bytes),
-            "link": self._links.url_for(export),
+            "link": link,
         }
         subject = " ".join(
             self._templates.get_template("export_ready.subject.txt").render(context).split()
