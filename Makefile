@@ -1,9 +1,10 @@
 # The two commands of the README: `make serve` and `make test`. Each sets itself up.
+# `make bench-smoke`: every benchmark in bench/ in its smoke mode (~1 min; PostgreSQL needed).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: serve test lint typecheck unit example install clean
+.PHONY: serve test lint typecheck unit example install clean bench-smoke
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11 or newer is needed")'
@@ -33,6 +34,9 @@ lint: install
 	$(BIN)/lint-imports
 
 test: unit typecheck lint
+
+bench-smoke: install
+	PYTHONDONTWRITEBYTECODE=1 $(BIN)/python -m bench.smoke
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

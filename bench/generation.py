@@ -5,7 +5,7 @@ baseline is the interpreter after imports and its peak RSS (``ru_maxrss``, a hig
 belongs to that one generation. What a child does, after building a PENDING ``Export``
 (``filters=None``, no supplier scope) and a ``DemoRowSource(rows=N, seed=0)``:
 
-- ``source``: iterates ``records_of(source, export)``, nothing else;
+- ``source``: iterates ``ExportKind.rows(source, ...)``, nothing else;
 - ``encode``: the same, in batches of ``--batch-size``, each through ``CsvEncoder.encode``
   (this module's loop: no digest, no writer, no file);
 - ``no-file``: the real ``ExportFileWriter`` (its batching, the encoder and the SHA-256)
@@ -57,13 +57,12 @@ from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
+from bench.harness import SMOKE, die_with_parent
 from export_resend.adapters.demo.row_source import DemoRowSource
 from export_resend.adapters.files.local import LocalFileStore
 from export_resend.application.csv_writer import CsvEncoder
 from export_resend.application.generation import (
-    RECORD_TYPES,
     ExportFileWriter,
-    records_of,
     storage_key,
 )
 from export_resend.domain.export import Export, ExportStatus, ExportType
@@ -143,16 +142,16 @@ def _cpu_seconds() -> float:
 
 async def _source_only(source: DemoRowSource, export: Export) -> tuple[int, int]:
     rows = 0
-    async for _ in records_of(source, export):
+    async for _ in export.type.kind.rows(source, export.scope, export.filters):
         rows += 1
     return rows, 0
 
 
 async def _encode_only(source: DemoRowSource, export: Export, batch_size: int) -> tuple[int, int]:
-    encoder = CsvEncoder(RECORD_TYPES[export.type])
+    encoder = CsvEncoder(export.type.kind.record)
     size, rows = len(encoder.header_bytes()), 0
     batch: list[Record] = []
-    async for record in records_of(source, export):
+    async for record in export.type.kind.rows(source, export.scope, export.filters):
         batch.append(record)
         if len(batch) >= batch_size:
             size += len(encoder.encode(batch))
@@ -179,9 +178,9 @@ def _committed_bytes(directory: Path) -> int:
 
 async def _sample_batch(source: DemoRowSource, export: Export, batch_size: int) -> bytes:
     """The CSV of the export's first batch."""
-    encoder = CsvEncoder(RECORD_TYPES[export.type])
+    encoder = CsvEncoder(export.type.kind.record)
     batch: list[Record] = []
-    records = records_of(source, export)
+    records = export.type.kind.rows(source, export.scope, export.filters)
     async for record in records:
         batch.append(record)
         if len(batch) >= batch_size:
@@ -216,7 +215,7 @@ async def child(args: argparse.Namespace) -> dict[str, Any]:
     """One generation in ``args.child`` mode; the figures, for the parent."""
     export = pending_export(ExportType(args.type))
     source = DemoRowSource(rows=args.rows, seed=0)
-    header = CsvEncoder(RECORD_TYPES[export.type]).header_bytes()
+    header = CsvEncoder(export.type.kind.record).header_bytes()
     chunk, chunks = b"", 0
     if args.child == "store":
         chunk = await _sample_batch(source, export, args.batch_size)
@@ -324,7 +323,12 @@ def spawn(args: argparse.Namespace, mode: str, rows: int, *, traced: bool = Fals
     if traced:
         command.append("--tracemalloc")
     done = subprocess.run(  # noqa: S603 - this interpreter, this module
-        command, cwd=ROOT, capture_output=True, text=True, check=False
+        command,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        preexec_fn=die_with_parent,
     )
     if done.returncode != 0:
         sys.stderr.write(done.stderr)
@@ -332,6 +336,8 @@ def spawn(args: argparse.Namespace, mode: str, rows: int, *, traced: bool = Fals
     figures = json.loads(done.stdout.strip().splitlines()[-1])
     if figures["rows"] != rows:  # an unscoped export without filters: every candidate
         raise SystemExit(f"child {mode}: {figures['rows']} rows, {rows} expected")
+    if mode != "source" and not figures["bytes"]:
+        raise SystemExit(f"child {mode}: no CSV bytes for {rows} rows")
     if figures["on_disk"] is not None and figures["on_disk"] != figures["bytes"]:
         raise SystemExit(f"file on disk {figures['on_disk']} bytes, writer said {figures['bytes']}")
     return Result(
@@ -505,7 +511,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--rows", type=int, default=1_000_000, help="rows per export")
+    parser.add_argument("--rows", type=int, help="rows per export (default 1,000,000)")
     parser.add_argument(
         "--type",
         default=ExportType.TRANSACTION_EVENTS.value,
@@ -513,11 +519,10 @@ def main() -> None:
         help="the export type",
     )
     parser.add_argument("--batch-size", type=int, default=1000, help="ExportFileWriter's batch")
-    parser.add_argument("--runs", type=int, default=3, help="rounds of the five modes")
+    parser.add_argument("--runs", type=int, help="rounds of the five modes (default 3)")
     parser.add_argument(
         "--flat-rows",
-        default="100000,1000000,3000000",
-        help="sizes of the flatness check ('' to skip)",
+        help="sizes of the flatness check ('' to skip; default 100000,1000000,3000000)",
     )
     parser.add_argument(
         "--flat-max-seconds",
@@ -527,9 +532,18 @@ def main() -> None:
     )
     parser.add_argument("--dir", help="where files are written (default: the temp directory)")
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--smoke", action="store_true", help=SMOKE)
     parser.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
     parser.add_argument("--tracemalloc", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    defaults = {
+        "rows": 3000 if args.smoke else 1_000_000,
+        "runs": 1 if args.smoke else 3,
+        "flat_rows": "1000,3000" if args.smoke else "100000,1000000,3000000",
+    }
+    for name, value in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
     if args.rows < 1 or args.batch_size < 1 or args.runs < 1:
         parser.error("--rows, --batch-size and --runs must be at least 1")
     if args.child:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import json
 import random
@@ -36,14 +37,15 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bench.harness import SMOKE
 from bench.notifier import DiscardingNotifier
 from bench.postgres import dsn, fresh_database, server_url, sqlalchemy_url
-from bench.service import LINK_SECRET
 from bench.shutdown import cancel_on_signals
 from export_resend.application.resend_export_email import ResendExportEmailCommand
 from export_resend.container import Container
 from export_resend.domain.caller import Caller, ClientType
 from export_resend.domain.export import ExportQuery, ExportStatus, ExportType
+from export_resend.service import ExportResend
 from export_resend.settings import Settings
 
 COLUMNS = (
@@ -64,6 +66,7 @@ COLUMNS = (
     "failure_reason",
     "version",
 )
+LINK_SECRET = "bench-only-link-secret-0123456789abcdef"  # noqa: S105 (no link is made)
 TENANTS = 200
 USERS_PER_TENANT = 50
 HISTORY = timedelta(days=730)
@@ -237,23 +240,47 @@ async def timed(name: str, operation: Operation, iterations: int, warmup: int) -
 
 @dataclass
 class Captured:
-    """The statements (and their parameters) an operation sent through SQLAlchemy."""
+    """The statements (and their parameters) an operation sent, through SQLAlchemy or on the
+    asyncpg connection underneath (the PostgreSQL unit of work's path)."""
 
-    statements: list[tuple[str, Any]] = field(default_factory=list)
+    statements: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
+
+
+_CONTROL = re.compile(r"^\s*(BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE|SET|SHOW|RESET)\b", re.I)
+_ASYNCPG_METHODS = ("execute", "fetch", "fetchrow", "fetchval")
 
 
 @contextmanager
 def capturing(engine: AsyncEngine) -> Iterator[Captured]:
-    """Record every statement the engine executes while inside the block."""
+    """Record every statement sent while inside the block (transaction control left out)."""
     captured = Captured()
 
+    def keep(statement: str, parameters: Sequence[Any]) -> None:
+        if not _CONTROL.match(statement):
+            captured.statements.append((statement, tuple(parameters)))
+
     def before(_conn: object, _cursor: object, statement: str, parameters: Any, *_: object) -> None:
-        captured.statements.append((statement, parameters))
+        keep(statement, parameters or ())
+
+    originals = {name: getattr(asyncpg.Connection, name) for name in _ASYNCPG_METHODS}
+
+    def spy(name: str) -> Callable[..., Any]:
+        original = originals[name]
+
+        async def recorded(self: asyncpg.Connection, query: str, *args: Any, **kwargs: Any) -> Any:
+            keep(query, args)
+            return await original(self, query, *args, **kwargs)
+
+        return recorded
 
     event.listen(engine.sync_engine, "before_cursor_execute", before)
+    for name in _ASYNCPG_METHODS:
+        setattr(asyncpg.Connection, name, spy(name))
     try:
         yield captured
     finally:
+        for name, original in originals.items():
+            setattr(asyncpg.Connection, name, original)
         event.remove(engine.sync_engine, "before_cursor_execute", before)
 
 
@@ -261,9 +288,15 @@ class Bench:
     """The operations under test, built by the project's container on one database."""
 
     def __init__(self, url: URL, population: Population, status: ExportStatus, page: int) -> None:
-        settings = Settings(database_url=sqlalchemy_url(url), link_secret=SecretStr(LINK_SECRET))
+        settings = Settings(
+            database_url=sqlalchemy_url(url),
+            link_secret=SecretStr(LINK_SECRET),
+            serve_dispatcher=False,
+        )
         self.container = Container(settings=settings)
         self.container.dispatcher.override(providers.Object(DiscardingNotifier()))
+        self.service = ExportResend(container=self.container)
+        self._running = contextlib.AsyncExitStack()
         self.unit_of_work = self.container.unit_of_work
         self.resend = self.container.resend_export_email()
         self.clock = self.container.clock()
@@ -311,30 +344,41 @@ class Bench:
             for name, operation in self.operations().items()
         ]
 
-    async def explain(self) -> list[tuple[str, str, str]]:
+    async def explain(self, url: URL) -> list[tuple[str, str, str]]:
         """(operation, statement, plan) for each statement of each operation, run once more
         under ``EXPLAIN (ANALYZE, BUFFERS)`` in a transaction that is rolled back."""
         plans = []
-        for name, operation in self.operations().items():
-            with capturing(self.engine) as captured:
-                await operation()
-            async with self.engine.connect() as connection:
-                for statement, parameters in captured.statements:
-                    if statement.startswith("INSERT INTO deliveries"):
-                        # the operation committed this very row: take it out again, for now
-                        await connection.exec_driver_sql(
-                            "DELETE FROM deliveries WHERE id = $1::UUID", (parameters[0],)
+        connection = await asyncpg.connect(dsn(url))
+        try:
+            for name, operation in self.operations().items():
+                with capturing(self.engine) as captured:
+                    await operation()
+                transaction = connection.transaction()
+                await transaction.start()
+                try:
+                    for statement, parameters in captured.statements:
+                        if statement.lstrip().upper().startswith("INSERT INTO DELIVERIES"):
+                            # the operation committed this very row: take it out, for now
+                            await connection.execute(
+                                "DELETE FROM deliveries WHERE id = $1", parameters[0]
+                            )
+                        rows = await connection.fetch(
+                            f"EXPLAIN (ANALYZE, BUFFERS) {statement}", *parameters
                         )
-                    result = await connection.exec_driver_sql(
-                        f"EXPLAIN (ANALYZE, BUFFERS) {statement}", parameters
-                    )
-                    plan = "\n".join(str(row[0]) for row in result)
-                    plans.append((name, statement, plan))
-                await connection.rollback()
+                        plan = "\n".join(str(row[0]) for row in rows)
+                        plans.append((name, statement, plan))
+                finally:
+                    await transaction.rollback()
+        finally:
+            await connection.close()
         return plans
 
+    async def open(self) -> None:
+        """Run the service (storage only: the benchmark drives the use cases itself)."""
+        await self._running.enter_async_context(self.service.running())
+
     async def close(self) -> None:
-        await self.container.database().dispose()
+        await self._running.aclose()
 
 
 def load_average() -> str:
@@ -413,11 +457,38 @@ def report(stages: Sequence[Stage]) -> None:
         )
 
 
+def checks(stages: Sequence[Stage], args: argparse.Namespace) -> list[str]:
+    """What makes the run wrong, whatever the speed: an operation that found nothing where
+    the data has something (the steady owner's pages are full at every size), or whose
+    statements were not captured for EXPLAIN."""
+    expected = {
+        "get-by-id": 1.0,
+        "history p0, steady owner": PAGE_SIZE,
+        f"history p{args.later_page}, steady owner": PAGE_SIZE,
+        "resend (use case, commits)": 1.0,
+    }
+    failures = []
+    for stage in stages:
+        items = {t.operation: t.items for t in stage.timings}
+        for operation, wanted in expected.items():
+            if items.get(operation) != wanted:
+                failures.append(
+                    f"{stage.rows:,} exports, {operation}: {items.get(operation)} items on "
+                    f"average, {wanted} expected"
+                )
+    if stages and not args.no_explain:
+        for timing in stages[-1].timings:
+            if timing.operation not in stages[-1].work:
+                failures.append(f"{timing.operation}: no statement captured for EXPLAIN")
+    return failures
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     cancel_on_signals()
     sizes = sorted(int(size) for size in args.rows.split(","))
     population = Population(now=datetime.now(UTC), rng=random.Random(args.seed))  # noqa: S311
     stages: list[Stage] = []
+    failures: list[str] = []
     results: dict[str, Any] = {"rows": sizes, "iterations": args.iterations, "stages": []}
     results["load_before"] = load_average()
     print(f"load average before: {results['load_before']}")
@@ -426,6 +497,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         bench = Bench(url, population, ExportStatus(args.status), args.later_page)
         plans: list[tuple[str, str, str]] = []
         try:
+            await bench.open()
             for size in sizes:
                 seconds = await load(url, population, size, args.steady_owner_exports)
                 busiest = population.per_owner.get(0, 0)
@@ -437,7 +509,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     flush=True,
                 )
                 timings = await bench.measure(args.iterations, args.warmup)
-                plans = [] if args.no_explain else await bench.explain()
+                plans = [] if args.no_explain else await bench.explain(url)
                 stages.append(Stage(size, timings, work(plans)))
                 results["stages"].append(
                     {
@@ -458,6 +530,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     }
                 )
             report(stages)
+            failures += checks(stages, args)
+            results["failures"] = failures
             if plans:
                 print(f"\n== plans at {sizes[-1]:,} exports: EXPLAIN (ANALYZE, BUFFERS)")
                 for name, statement, plan in plans:
@@ -466,14 +540,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await bench.close()
     results["load_after"] = load_average()
     print(f"\nload average after: {results['load_after']}")
+    for failure in failures:
+        print(f"FAILED: {failure}")
     return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", default="10000,1000000", help="sizes to measure, ascending")
-    parser.add_argument("--iterations", type=int, default=1000, help="timed runs per operation")
-    parser.add_argument("--warmup", type=int, default=100, help="untimed runs per operation")
+    parser.add_argument("--rows", help="sizes to measure, ascending (default 10000,1000000)")
+    parser.add_argument("--iterations", type=int, help="timed runs per operation (1000)")
+    parser.add_argument("--warmup", type=int, help="untimed runs per operation (100)")
     parser.add_argument("--status", default="READY", help="the status filter of history pages")
     parser.add_argument("--later-page", type=int, default=4, help="the 'later' page number")
     parser.add_argument(
@@ -485,7 +561,16 @@ def main() -> None:
         "--no-explain", action="store_true", help="skip EXPLAIN (and the db columns)"
     )
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--smoke", action="store_true", help=SMOKE)
     args = parser.parse_args()
+    defaults = {
+        "rows": "1000,2000" if args.smoke else "10000,1000000",
+        "iterations": 5 if args.smoke else 1000,
+        "warmup": 1 if args.smoke else 100,
+    }
+    for name, value in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
     try:
         results = asyncio.run(run(args))
     except (KeyboardInterrupt, asyncio.CancelledError):
@@ -494,6 +579,7 @@ def main() -> None:
     if args.json:
         with open(args.json, "w") as file:
             json.dump(results, file, indent=2)
+    sys.exit(1 if results.get("failures") else 0)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from export_resend.testing import ManualClock
 from tests.factories import NOW
 from tests.postgres import REQUIRE_VARIABLE, fresh_database
 
-pytest_plugins = ["tests.smtp"]
+pytest_plugins = ["tests.s3", "tests.smtp", "pytester"]
 _TEST_VARIABLES = ("EXPORT_RESEND_TEST_", REQUIRE_VARIABLE)
 LINK_SECRET = "test-link-secret-0123456789abcdef"
 
@@ -90,8 +90,21 @@ class World:
 async def open_storage(container: Container) -> None:
     """Open ``container``'s storage as ``ExportResend.running()`` does, without the background
     work, for a test that drives the use cases itself (and shuts the resources down)."""
-    await container.database_opened.init()  # type: ignore[misc]
+    database = container.database()
+    if database is not None:
+        try:
+            await database.open()
+        except BaseException:
+            await database.dispose()
+            raise
     container.lifecycle().hold_open()
+
+
+async def close_storage(container: Container) -> None:
+    """Close what ``open_storage`` opened."""
+    database = container.database()
+    if database is not None:
+        await database.dispose()
 
 
 def make_world(**settings: object) -> World:

@@ -27,7 +27,7 @@ import pytest
 import trustme
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from export_resend.testing.contracts import Received
+from export_resend.testing.mailer_contract import Received
 
 USERNAME = "relay-user"
 PASSWORD = "relay-password-do-not-print"

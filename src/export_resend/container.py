@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import os
-import secrets
-import ssl
-from collections.abc import AsyncIterator
-
 from dependency_injector import containers, providers
 
 from export_resend.adapters.caching import CachingApiKeyStore
 from export_resend.adapters.clock import SystemClock
 from export_resend.adapters.console import ConsoleMailer
 from export_resend.adapters.demo import DemoRowSource
-from export_resend.adapters.files import LocalFileStore
 from export_resend.adapters.memory import (
     InMemoryApiKeyStore,
     InMemoryFileStore,
@@ -24,9 +16,7 @@ from export_resend.adapters.memory import (
     InMemoryUnitOfWork,
 )
 from export_resend.adapters.prometheus import PrometheusMetrics
-from export_resend.adapters.smtp import SmtpMailer
 from export_resend.adapters.sql import Database, SqlAlchemyApiKeyStore
-from export_resend.adapters.sql.database import HEAD_REVISION
 from export_resend.application.authenticate_caller import AuthenticateCaller
 from export_resend.application.check_readiness import CheckReadiness
 from export_resend.application.create_api_key import CreateApiKey
@@ -62,141 +52,9 @@ from export_resend.application.scrape_metrics import ScrapeMetrics
 from export_resend.application.seed_demo import SeedDemo
 from export_resend.domain.delivery import ResendLimit
 from export_resend.domain.export_types import row_source_types
-from export_resend.domain.ports import Mailer, UnitOfWork
 from export_resend.lifecycle import Lifecycle, OpenedApiKeyStore, OpenedProbe, OpenedUnitOfWork
 from export_resend.settings import Settings
-
-log = logging.getLogger(__name__)
-
-
-class UnsupportedSetting(ValueError):
-    """A setting names something this version cannot do, or lacks something it needs."""
-
-
-def storage_kind(settings: Settings) -> str:
-    """``memory`` for ``memory://``; ``sql`` for a SQLite or PostgreSQL URL."""
-    url = settings.database_url
-    if url == "memory://":
-        return "memory"
-    if url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
-        return "sql"
-    # never echo a password: before the last '@', or in the query (asyncpg takes ?password=)
-    shown = url.rpartition("@")[2].partition("?")[0]
-    raise UnsupportedSetting(
-        f"EXPORT_RESEND_DATABASE_URL=…{shown!r}: use sqlite+aiosqlite:///PATH, "
-        "postgresql+asyncpg://USER@HOST/DB or memory://"
-    )
-
-
-MIN_SECRET_LENGTH = 32
-
-
-def link_secret(settings: Settings, database: Database | None) -> str:
-    """The configured secret; else, on the embedded default, one made once and kept in a
-    file beside the SQLite file; in memory, a random one for this process."""
-    if settings.link_secret is not None:
-        return settings.link_secret.get_secret_value()
-    if database is None:
-        log.warning("EXPORT_RESEND_LINK_SECRET is not set: links die with this process")
-        return secrets.token_urlsafe(32)
-    if database.file is None:
-        raise UnsupportedSetting(
-            "EXPORT_RESEND_LINK_SECRET is required with a database other than a SQLite file"
-        )
-    path = database.file.with_name(database.file.name + ".secret")
-    if not path.exists():
-        # written whole under another name, then linked into place: a reader never sees a
-        # half-written file, and of two processes starting together one secret wins
-        draft = path.with_name(f"{path.name}.{secrets.token_hex(4)}")
-        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as file:
-            file.write(secrets.token_urlsafe(32))
-        with contextlib.suppress(FileExistsError):
-            os.link(draft, path)
-        draft.unlink()
-    secret = path.read_text().strip()
-    if len(secret) < MIN_SECRET_LENGTH:
-        raise UnsupportedSetting(f"{path} holds no usable secret: delete it to make a new one")
-    return secret
-
-
-def new_unit_of_work(database: Database) -> UnitOfWork:
-    """A unit of work on ``database``, of the kind that suits its dialect."""
-    return database.unit_of_work()
-
-
-async def opened(database: Database | None) -> AsyncIterator[Database | None]:
-    """The database, ready for use: a SQLite file is created or upgraded to the latest
-    schema; any other database must already be there (``export-resend db upgrade``)."""
-    if database is None:
-        yield None
-        return
-    try:
-        if database.file is not None:
-            await database.upgrade()
-        elif (revision := await database.revision()) != HEAD_REVISION:
-            raise UnsupportedSetting(
-                f"the database schema is at {revision!r}, not "
-                f"{HEAD_REVISION!r}: run 'export-resend db upgrade' first"
-            )
-        yield database
-    finally:
-        await database.dispose()
-
-
-def smtp_mailer(settings: Settings) -> SmtpMailer:
-    """The SMTP relay the settings name, with as many connections as sends run at once."""
-    password = settings.smtp_password
-    context = None
-    if settings.smtp_ca_file is not None:
-        context = ssl.create_default_context(cafile=settings.smtp_ca_file)
-    return SmtpMailer(
-        settings.smtp_host,
-        settings.smtp_port,
-        tls=settings.smtp_tls,
-        username=settings.smtp_username,
-        password=None if password is None else password.get_secret_value(),
-        timeout=settings.smtp_timeout,
-        tls_context=context,
-        connections=settings.dispatch_concurrency,
-    )
-
-
-async def running(
-    dispatcher: DeliveryDispatcher,
-    mailer: Mailer,
-    database: Database | None,
-) -> AsyncIterator[DeliveryDispatcher]:
-    """The dispatcher, sending from start-up to shut-down (once ``database`` is open), then
-    the mailer's connections closed."""
-    del database  # asked for so that the schema is ready before the first claim
-    dispatcher.start()
-    try:
-        yield dispatcher
-    finally:
-        try:
-            await dispatcher.stop()
-        finally:
-            await mailer.close()
-
-
-async def generating(
-    generator: ExportGenerator,
-    sweeper: ExpirySweeper,
-    database: Database | None,
-) -> AsyncIterator[ExportGenerator]:
-    """The export generator and the expiry sweep, running from start-up to shut-down (once
-    ``database`` is open)."""
-    del database  # asked for so that the schema is ready before the first claim
-    generator.start()
-    sweeper.start()
-    try:
-        yield generator
-    finally:
-        try:
-            await sweeper.stop()
-        finally:
-            await generator.stop()
+from export_resend.wiring import link_secret, named_file_store, smtp_mailer
 
 
 class Container(containers.DeclarativeContainer):
@@ -208,7 +66,7 @@ class Container(containers.DeclarativeContainer):
     metrics = providers.Singleton(PrometheusMetrics)
     """Every metric of this container's service, in a registry of its own."""
 
-    storage = providers.Callable(storage_kind, settings)
+    storage = settings.provided.storage
     memory_store = providers.Singleton(InMemoryStore)
     database = providers.Selector(
         storage,
@@ -219,11 +77,10 @@ class Container(containers.DeclarativeContainer):
             pool_size=settings.provided.database_pool_size,
         ),
     )
-    database_opened = providers.Resource(opened, database)
     unit_of_work = providers.Selector(
         storage,
         memory=providers.Factory(InMemoryUnitOfWork, memory_store),
-        sql=providers.Factory(new_unit_of_work, database),
+        sql=database.provided.unit_of_work.call(),
     )
     """A new unit of work per call: a host service overrides it with its own."""
     lifecycle = providers.Singleton(Lifecycle)
@@ -254,7 +111,7 @@ class Container(containers.DeclarativeContainer):
     file_store = providers.Selector(
         storage,
         memory=providers.Singleton(InMemoryFileStore),
-        sql=providers.Singleton(LocalFileStore, settings.provided.files_dir),
+        sql=providers.Singleton(named_file_store, settings),
     )
     row_source = providers.Singleton(
         DemoRowSource, rows=settings.provided.demo_rows, seed=settings.provided.demo_seed
@@ -299,8 +156,6 @@ class Container(containers.DeclarativeContainer):
         concurrency=settings.provided.dispatch_concurrency,
         poll_interval=settings.provided.dispatch_poll_interval,
     )
-    dispatcher_running = providers.Resource(running, dispatcher, mailer, database_opened)
-    """The dispatcher, sending (``ExportResend.running`` starts it if ``serve_dispatcher``)."""
 
     claim_pending_exports = providers.Singleton(
         ClaimPendingExports,
@@ -345,9 +200,6 @@ class Container(containers.DeclarativeContainer):
         purge=purge_idempotency_keys,
         interval=settings.provided.expiry_sweep_interval.provided.total_seconds.call(),
     )
-    generator_running = providers.Resource(generating, generator, expiry_sweeper, database_opened)
-    """The generator and the expiry sweep (``ExportResend.running`` starts them if
-    ``serve_dispatcher``)."""
 
     authenticate_caller = providers.Singleton(AuthenticateCaller, api_keys=api_keys, clock=clock)
     create_api_key = providers.Singleton(CreateApiKey, api_keys=api_keys, clock=clock)

@@ -24,7 +24,7 @@ log = logging.getLogger("export_resend")
 
 class Lifecycle:
     """Whether the service runs: ``running()`` entered (perhaps by nested blocks, of which
-    the first opens the resources and the last closes them) and not yet left by all."""
+    the outermost opens and closes the resources) and not yet left by all."""
 
     def __init__(self) -> None:
         self._blocks = 0
@@ -34,11 +34,6 @@ class Lifecycle:
     @property
     def running(self) -> bool:
         return self._blocks > 0 or self._held
-
-    @property
-    def last(self) -> bool:
-        """Whether one block only is in: leaving it stops the service."""
-        return self._blocks == 1
 
     def enter(self) -> bool:
         """Count one more block in; ``True`` for the first, which opens the resources."""

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from email.utils import parseaddr
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
+from urllib.parse import unquote, urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -19,6 +22,8 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from export_resend.adapters.smtp import SmtpTls
 from export_resend.domain.delivery import RetryPolicy
@@ -46,6 +51,29 @@ def _bare_from(value: str) -> str:
     if name or address != value or "@" not in address or any(c in value for c in "\r\n\0"):
         raise ValueError("must be a bare address such as exports@example.com")
     return value
+
+
+class UnsupportedSetting(ValueError):
+    """A setting names something this version cannot do, or lacks something it needs."""
+
+
+def _usable_database(url: str) -> str:
+    # never echo a password: before the last '@', or in the query (asyncpg takes ?password=)
+    shown = url.rpartition("@")[2].partition("?")[0]
+    if url == "memory://":
+        return url
+    if not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+        raise ValueError(
+            f"…{shown!r} cannot be used: give sqlite+aiosqlite:///PATH, "
+            "postgresql+asyncpg://USER@HOST/DB or memory://"
+        )
+    try:
+        port = make_url(url).port
+    except (ValueError, ArgumentError):
+        raise ValueError(f"…{shown!r} is not a URL that can be read") from None
+    if port is not None and not 0 < port < 65536:
+        raise ValueError(f"…{shown!r} names port {port}, outside 1 to 65535")
+    return url
 
 
 class MailerKind(StrEnum):
@@ -82,12 +110,86 @@ class LogLevel(StrEnum):
 Duration = Annotated[timedelta, BeforeValidator(_friendly_duration), AfterValidator(_positive)]
 
 
+@dataclass(frozen=True)
+class LocalFiles:
+    """Files in a directory of this machine (relative to the working directory)."""
+
+    directory: Path
+
+
+@dataclass(frozen=True)
+class S3Files:
+    """Files as objects under ``prefix`` (no slash at either end; may be empty) in ``bucket``."""
+
+    bucket: str
+    prefix: str
+
+
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_PREFIX_SEGMENT = re.compile(r"[^\x00-\x1f\x7f]+")
+DEFAULT_FILES = LocalFiles(Path("export-files"))
+
+
+def files_location(url: str) -> LocalFiles | S3Files:
+    """Where ``EXPORT_RESEND_FILES_URL`` puts files: ``file:///absolute/dir``,
+    ``file:relative/dir`` or ``s3://bucket/optional/prefix``; ``ValueError`` otherwise."""
+    parts = urlsplit(url.strip())
+    if parts.query or parts.fragment:
+        raise ValueError("EXPORT_RESEND_FILES_URL takes no query or fragment")
+    if parts.scheme == "file":
+        if parts.netloc not in ("", "localhost"):
+            raise ValueError("a file: URL names a directory of this machine: file:///DIR")
+        path = unquote(parts.path)
+        if not path or "\0" in path:
+            raise ValueError("a file: URL names a directory: file:///DIR or file:DIR")
+        return LocalFiles(Path(path))
+    if parts.scheme == "s3":
+        if not _BUCKET.fullmatch(parts.netloc) or ".." in parts.netloc:
+            raise ValueError(
+                "s3://BUCKET/PREFIX needs a bucket name: 3 to 63 lower-case letters, digits,"
+                " '.' and '-', starting and ending with a letter or a digit"
+            )
+        prefix = unquote(parts.path).strip("/")
+        segments = prefix.split("/") if prefix else []
+        if not all(_PREFIX_SEGMENT.fullmatch(s) and s not in (".", "..") for s in segments):
+            raise ValueError(
+                "the prefix of s3://BUCKET/PREFIX is segments of printable characters"
+                " (no empty, '.' or '..' segment)"
+            )
+        return S3Files(parts.netloc, prefix)
+    raise ValueError(
+        "EXPORT_RESEND_FILES_URL is file:///DIR, file:DIR (relative) or s3://BUCKET/PREFIX"
+    )
+
+
+def _http_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL, such as https://minio.example.com")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("must not hold credentials: use AWS_ACCESS_KEY_ID and its kin")
+    if parts.query or parts.fragment:
+        raise ValueError("must have no query or fragment")
+    return value
+
+
+def _same_directory(first: Path, second: Path) -> bool:
+    return os.path.normpath(first.absolute()) == os.path.normpath(second.absolute())
+
+
 class Settings(BaseSettings):
     """Everything the service can be told from outside. Read once, when the app is built."""
 
-    model_config = SettingsConfigDict(env_prefix="EXPORT_RESEND_", frozen=True, extra="ignore")
+    # an error names the setting, never the values given: they may hold passwords
+    model_config = SettingsConfigDict(
+        env_prefix="EXPORT_RESEND_", frozen=True, extra="ignore", hide_input_in_errors=True
+    )
 
-    database_url: str = "sqlite+aiosqlite:///export-resend.db"
+    database_url: Annotated[str, AfterValidator(_usable_database)] = (
+        "sqlite+aiosqlite:///export-resend.db"
+    )
     database_pool_size: Annotated[int, Field(ge=1, le=1000)] = 20
     api_key_cache_seconds: Annotated[float, Field(ge=0, le=3600)] = 30.0
     mailer: MailerKind = MailerKind.CONSOLE
@@ -115,8 +217,18 @@ class Settings(BaseSettings):
     """Whether ``serve`` runs a dispatcher, a generator and the expiry sweep in its own
     process (``worker`` always does)."""
 
-    files_dir: Path = Path("export-files")
-    """Where the local file store keeps CSV files (relative to the working directory)."""
+    files_url: str | None = None
+    """Where the CSV files are kept: ``file:///DIR``, ``file:DIR`` (relative) or
+    ``s3://BUCKET/PREFIX``; ``settings.files`` reads it. ``./export-files`` if unset."""
+    files_dir: Path | None = None
+    """The older name of a ``file:`` ``files_url``: a directory."""
+    s3_endpoint_url: Annotated[str | None, AfterValidator(_http_url)] = None
+    """The S3 API of a service other than AWS (MinIO, R2, Ceph, ...); ``http://`` is used
+    as given."""
+    s3_region: str | None = None
+    """The bucket's region (else AWS_REGION, AWS_DEFAULT_REGION or the profile's)."""
+    s3_force_path_style: bool = False
+    """Put the bucket in the URL's path rather than in its host name."""
     generation_concurrency: Annotated[int, Field(ge=1, le=64)] = 1
     generation_lease: Duration = timedelta(minutes=5)
     generation_max_attempts: Annotated[int, Field(ge=1, le=100)] = 3
@@ -140,6 +252,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _coherent(self) -> Self:
+        files = self.files
         if self.delivery_retry_first > self.delivery_retry_max:
             raise ValueError(
                 "EXPORT_RESEND_DELIVERY_RETRY_FIRST must not exceed"
@@ -160,7 +273,33 @@ class Settings(BaseSettings):
             raise ValueError(
                 "set both EXPORT_RESEND_SMTP_USERNAME and EXPORT_RESEND_SMTP_PASSWORD, or neither"
             )
+        s3_options = self.s3_endpoint_url or self.s3_region or self.s3_force_path_style
+        if s3_options and not isinstance(files, S3Files):
+            raise ValueError(
+                "EXPORT_RESEND_S3_ENDPOINT_URL, EXPORT_RESEND_S3_REGION and"
+                " EXPORT_RESEND_S3_FORCE_PATH_STYLE are for an s3:// EXPORT_RESEND_FILES_URL"
+            )
         return self
+
+    @property
+    def storage(self) -> Literal["memory", "sql"]:
+        """``memory`` for ``memory://`` (nothing survives the process), else ``sql``."""
+        return "memory" if self.database_url == "memory://" else "sql"
+
+    @property
+    def files(self) -> LocalFiles | S3Files:
+        """Where the CSV files are kept: ``files_url``, or ``files_dir``, or the default."""
+        if self.files_url is None:
+            return DEFAULT_FILES if self.files_dir is None else LocalFiles(self.files_dir)
+        files = files_location(self.files_url)
+        if self.files_dir is not None and not (
+            isinstance(files, LocalFiles) and _same_directory(files.directory, self.files_dir)
+        ):
+            raise ValueError(
+                f"EXPORT_RESEND_FILES_URL ({self.files_url}) and EXPORT_RESEND_FILES_DIR"
+                f" ({self.files_dir}) name different places: set only EXPORT_RESEND_FILES_URL"
+            )
+        return files
 
     @property
     def retry_policy(self) -> RetryPolicy:

@@ -11,7 +11,8 @@ from export_resend.adapters.memory import InMemoryApiKeyStore
 from export_resend.domain.api_keys import ApiKeyRecord
 from export_resend.domain.caller import Caller
 from export_resend.domain.ports import ApiKeyStore
-from export_resend.testing.contracts import ApiKeyStoreContract, sample_key_record
+from export_resend.testing import ApiKeyStoreContract
+from export_resend.testing.samples import sample_key_record
 from tests.factories import NOW, caller
 
 

@@ -1,4 +1,7 @@
-"""Both file stores pass the FileStore contract; the local one also keeps its disk tidy."""
+"""Every file store passes the FileStore contract; the local one also keeps its disk tidy.
+
+The S3 store's own behaviour (uploads, presigned URLs, addressing) is in test_s3_file_store.py.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ import contextlib
 import os
 import stat
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,7 +19,8 @@ import pytest
 from export_resend.adapters.files import LocalFileStore
 from export_resend.adapters.memory import InMemoryFileStore
 from export_resend.domain.ports import FileMissing, FileStore
-from export_resend.testing.file_store_contract import FileStoreContract
+from export_resend.testing import FileStoreContract
+from tests.s3 import S3Bucket
 
 
 class TestLocalFileStore(FileStoreContract):
@@ -29,6 +33,16 @@ class TestInMemoryFileStore(FileStoreContract):
     @pytest.fixture
     def file_store(self) -> FileStore:
         return InMemoryFileStore()
+
+
+class TestS3FileStore(FileStoreContract):
+    """On moto's S3 server, over HTTP; parts of 5 MiB (the least S3 takes), so that the
+    contract's largest file is two parts."""
+
+    @pytest.fixture
+    async def file_store(self, s3_bucket: S3Bucket) -> AsyncIterator[FileStore]:
+        async with s3_bucket.store(prefix="exports/v1", part_size=5 * 1024 * 1024) as store:
+            yield store
 
 
 @pytest.fixture

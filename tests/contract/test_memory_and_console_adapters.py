@@ -20,15 +20,14 @@ from export_resend.adapters.memory import (
 from export_resend.domain.delivery import RecipientOutcome, RecipientResult
 from export_resend.domain.idempotency import IdempotencyKey
 from export_resend.domain.ports import ApiKeyStore, Mailer, MailerUnavailable, UnitOfWorkFactory
-from export_resend.testing.contracts import (
+from export_resend.testing import (
     ApiKeyStoreContract,
-    Mailbox,
+    IdempotencyKeyRepositoryContract,
     MailerContract,
-    Received,
     UnitOfWorkContract,
-    sample_email,
 )
-from export_resend.testing.idempotency_contract import IdempotencyKeyRepositoryContract
+from export_resend.testing.mailer_contract import Mailbox, Received
+from export_resend.testing.samples import sample_email
 
 
 class TestInMemoryUnitOfWork(UnitOfWorkContract, IdempotencyKeyRepositoryContract):

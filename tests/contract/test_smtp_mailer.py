@@ -15,7 +15,9 @@ import trustme
 from export_resend.adapters.smtp import SmtpMailer, SmtpTls
 from export_resend.domain.delivery import RecipientOutcome, RecipientResult
 from export_resend.domain.ports import Mailer, MailerUnavailable
-from export_resend.testing.contracts import Mailbox, MailerContract, Received, sample_email
+from export_resend.testing import MailerContract
+from export_resend.testing.mailer_contract import Mailbox, Received
+from export_resend.testing.samples import sample_email
 from tests.smtp import PASSWORD, USERNAME, SmtpServer
 
 ACCEPTED = RecipientOutcome.ACCEPTED
@@ -322,6 +324,7 @@ async def test_the_message_goes_with_crlf_and_its_text_intact(
     server.start()
     try:
         email = sample_email(cc=())
+        email.message.clear_content()
         email.message.set_content("Grüße, Ørsted: https://example.com/x\n.\n")
         await make_mailer(server).send(email)
     finally:

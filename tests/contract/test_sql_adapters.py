@@ -12,13 +12,14 @@ from hypothesis.stateful import run_state_machine_as_test
 from export_resend.adapters.sql import Database, SqlAlchemyApiKeyStore, SqlAlchemyUnitOfWork
 from export_resend.adapters.sql.postgresql import AsyncpgUnitOfWork
 from export_resend.domain.ports import ApiKeyStore, UnitOfWorkFactory
-from export_resend.testing.contracts import (
+from export_resend.testing import (
     ApiKeyStoreContract,
+    ExportRepositoryMachine,
+    IdempotencyKeyRepositoryContract,
     UnitOfWorkContract,
-    sample_export,
 )
-from export_resend.testing.idempotency_contract import IdempotencyKeyRepositoryContract
-from export_resend.testing.state_machine import ExportRepositoryMachine, default_settings
+from export_resend.testing.samples import sample_export
+from export_resend.testing.state_machine import default_settings
 from tests.postgres import LOCAL
 
 

@@ -17,7 +17,8 @@ import pytest
 
 from export_resend.adapters.sql import Database
 from export_resend.adapters.sql.database import HEAD_REVISION
-from export_resend.cli import _without_credentials, main
+from export_resend.cli import main
+from export_resend.cli.common import shown_url
 from export_resend.domain.export import ExportStatus
 from export_resend.settings import Settings
 from tests.processes import Output, environment, free_port, serving
@@ -102,7 +103,7 @@ def test_bad_settings_are_one_line_not_a_traceback(
     ],
 )
 def test_the_worker_start_line_names_no_user_and_no_password(url: str) -> None:
-    shown = _without_credentials(Settings(database_url=url))
+    shown = shown_url(Settings(database_url=url), user=False)
     assert shown == "postgresql+asyncpg://db.internal:5432/prod"
 
 

@@ -21,7 +21,7 @@ from export_resend.cli import main, parser
 from export_resend.container import Container
 from export_resend.domain.api_keys import ApiKey
 from export_resend.settings import Settings
-from tests.conftest import open_storage
+from tests.conftest import close_storage, open_storage
 from tests.processes import environment, serving
 
 README = Path(__file__).parents[2] / "README.md"
@@ -224,9 +224,7 @@ def test_keys_work_on_postgresql(
             service: AuthenticateCaller = container.authenticate_caller()
             await service(key.text, "OPERATOR")
         finally:
-            stopping = container.shutdown_resources()
-            assert stopping is not None
-            await stopping
+            await close_storage(container)
 
     asyncio.run(authenticate())
     [used] = listed(capsys, "--tenant", tenant)

@@ -30,10 +30,10 @@ from export_resend.application.errors import ServiceNotRunning, Unauthenticated,
 from export_resend.application.list_exports import ListExportsCommand
 from export_resend.application.request_export import ExportCommand
 from export_resend.application.resend_export_email import ResendExportEmailCommand
-from export_resend.container import UnsupportedSetting
 from export_resend.domain.errors import ExportNotFound, ExportTypeNotServed
 from export_resend.domain.export import ExportStatus, ExportType
 from export_resend.domain.records import ExportScope, SupplierPayout, SupplierPayoutStatus
+from export_resend.settings import UnsupportedSetting
 from tests.conftest import LINK_SECRET, issue_key
 from tests.factories import caller
 

@@ -67,6 +67,7 @@ from export_resend.domain.errors import (
     TooManyCcRecipients,
 )
 from export_resend.domain.export import ExportStatus, ExportType
+from export_resend.domain.ports import StorageUnavailable
 from export_resend.main import create_app
 from tests.conftest import World
 from tests.e2e.conftest import Api
@@ -197,6 +198,7 @@ ONE_OF_EACH: list[Exception] = [
     ClientDisconnect(),
     NotReady("the database cannot be reached"),
     ServiceNotRunning(),
+    StorageUnavailable("OSError: connection refused"),
     DomainError("an export cannot go from FAILED to READY"),
 ]
 """One error of each kind in ``PROBLEMS``, as the handler meets them."""

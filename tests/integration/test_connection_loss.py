@@ -12,7 +12,7 @@ from sqlalchemy import text
 from export_resend.adapters.sql import Database
 from export_resend.domain.export import Export
 from export_resend.domain.ports import ConcurrentUpdate
-from export_resend.testing.contracts import sample_export
+from export_resend.testing.samples import sample_export
 from tests.postgres import _dsn, server_url
 
 

@@ -32,7 +32,7 @@ from export_resend.domain.records import (
 from export_resend.main import create_app
 from export_resend.settings import Settings
 from export_resend.testing import ManualClock
-from export_resend.testing.contracts import Received
+from export_resend.testing.mailer_contract import Received
 from tests.conftest import LINK_SECRET, issue_key
 from tests.factories import NOW
 from tests.smtp import SmtpServer

@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 from export_resend.container import Container
 from export_resend.settings import MailerKind, Settings
 from export_resend.testing import ManualClock
-from tests.conftest import LINK_SECRET, open_storage
+from tests.conftest import LINK_SECRET, close_storage, open_storage
 from tests.e2e import malformed
 from tests.factories import NOW
 from tests.postgres import migrated_scratch_database
@@ -88,7 +88,7 @@ async def _open(stack: AsyncExitStack, backend: str, tmp_path: Path) -> malforme
     await open_storage(container)
 
     async def shut_down() -> None:
-        await container.shutdown_resources()  # type: ignore[misc]
+        await close_storage(container)
 
     stack.push_async_callback(shut_down)
     return await malformed.build_stage(container, await _counter(stack, url))

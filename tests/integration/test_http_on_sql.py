@@ -16,7 +16,7 @@ from export_resend.container import Container
 from export_resend.domain.caller import ClientType
 from export_resend.main import create_app
 from export_resend.settings import MailerKind, Settings
-from tests.conftest import LINK_SECRET, open_storage
+from tests.conftest import LINK_SECRET, close_storage, open_storage
 from tests.e2e import asgi
 
 FUNDING_TRANSFERS = "/v1/payments/funding-transfers/export"
@@ -55,7 +55,7 @@ async def served(
             ],
         )
     finally:
-        await container.shutdown_resources()  # type: ignore[misc]
+        await close_storage(container)
 
 
 @pytest.mark.parametrize(

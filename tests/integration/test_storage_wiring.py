@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import text
 
 from export_resend.adapters.sql import Database
-from export_resend.adapters.sql.database import HEAD_REVISION
-from export_resend.container import Container, UnsupportedSetting
+from export_resend.adapters.sql.database import HEAD_REVISION, SchemaNotCurrent
+from export_resend.container import Container
 from export_resend.domain.export import ExportStatus
-from export_resend.settings import MailerKind, Settings
-from tests.conftest import open_storage
+from export_resend.settings import MailerKind, Settings, UnsupportedSetting
+from tests.conftest import close_storage, open_storage
 from tests.e2e.conftest import OLIVIA
 from tests.factories import export
 
@@ -31,7 +31,7 @@ async def test_sqlite_default_creates_its_schema_and_keeps_data(tmp_path: Path) 
     first = _container(url)
     await open_storage(first)
     demo = await first.seed_demo()()
-    await first.shutdown_resources()  # type: ignore[misc]
+    await close_storage(first)
 
     second = _container(url)
     await open_storage(second)
@@ -40,7 +40,7 @@ async def test_sqlite_default_creates_its_schema_and_keeps_data(tmp_path: Path) 
     assert details.export == ready
     assert details.status is ExportStatus.READY
     assert await second.seed_demo()() == demo
-    await second.shutdown_resources()  # type: ignore[misc]
+    await close_storage(second)
 
 
 def test_link_secret_is_made_once_beside_the_sqlite_file(tmp_path: Path) -> None:
@@ -73,7 +73,7 @@ async def test_postgresql_refuses_to_start_on_a_schema_that_is_not_current(
         async with database.engine.begin() as connection:
             await connection.execute(text("UPDATE alembic_version SET version_num = 'old'"))
         container = _container(postgres_url, link_secret="s")
-        with pytest.raises(UnsupportedSetting, match="export-resend db upgrade"):
+        with pytest.raises(SchemaNotCurrent, match="export-resend db upgrade"):
             await open_storage(container)
     finally:
         async with database.engine.begin() as connection:
@@ -90,7 +90,7 @@ async def test_postgresql_at_head_serves(postgres_url: str) -> None:
     olivia = demo.user("olivia").caller
     details = await container.get_export()(olivia, demo.export("olivia-pending").export.id)
     assert details.status is ExportStatus.PENDING
-    await container.shutdown_resources()  # type: ignore[misc]
+    await close_storage(container)
 
 
 def test_an_empty_secret_file_is_refused_not_used(tmp_path: Path) -> None:

@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from export_resend.container import Container, UnsupportedSetting
-from export_resend.settings import LogFormat, LogLevel, MailerKind, Settings
+from export_resend.adapters.files import LocalFileStore
+from export_resend.adapters.memory import InMemoryFileStore
+from export_resend.adapters.s3 import S3FileStore
+from export_resend.container import Container
+from export_resend.settings import (
+    LocalFiles,
+    LogFormat,
+    LogLevel,
+    MailerKind,
+    S3Files,
+    Settings,
+)
 
 
 def test_defaults_are_the_embedded_ones() -> None:
@@ -69,9 +80,9 @@ def test_an_unknown_mailer_is_refused() -> None:
 
 
 def test_a_database_this_version_cannot_use_is_refused_with_a_reason() -> None:
-    container = Container(settings=Settings(database_url="mysql+aiomysql://db/x"))
-    with pytest.raises(UnsupportedSetting, match="postgresql"):
-        container.unit_of_work()
+    with pytest.raises(ValidationError, match="postgresql") as refused:
+        Settings(database_url="mysql+aiomysql://u:hunter2@db/x")
+    assert "hunter2" not in str(refused.value)
 
 
 def test_the_smtp_relay_and_the_outbox_are_configured_by_name(
@@ -167,3 +178,109 @@ def test_log_settings_are_read_in_any_case(monkeypatch: pytest.MonkeyPatch) -> N
 def test_unknown_log_settings_and_a_zero_timeout_are_refused(name: str, raw: str) -> None:
     with pytest.raises(ValidationError, match=name):
         Settings.model_validate({name: raw})
+
+
+def test_a_refusal_never_prints_the_values_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EXPORT_RESEND_SMTP_PASSWORD", "hunter2-relay-password")
+    monkeypatch.setenv("EXPORT_RESEND_LINK_SECRET", "link-secret-from-the-vault")
+    monkeypatch.setenv("EXPORT_RESEND_DATABASE_URL", "postgresql+asyncpg://u:db-password@h/d")
+    with pytest.raises(ValidationError, match="set both") as refused:
+        Settings()
+    for secret in ("hunter2-relay-password", "link-secret-from-the-vault", "db-password"):
+        assert secret not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        ({}, LocalFiles(Path("export-files"))),
+        ({"FILES_URL": "file:///var/lib/exports"}, LocalFiles(Path("/var/lib/exports"))),
+        ({"FILES_URL": "file://localhost/var/lib/exports"}, LocalFiles(Path("/var/lib/exports"))),
+        ({"FILES_URL": "file:export-files"}, LocalFiles(Path("export-files"))),
+        ({"FILES_URL": "file:../shared/My%20Exports"}, LocalFiles(Path("../shared/My Exports"))),
+        ({"FILES_DIR": "/srv/files"}, LocalFiles(Path("/srv/files"))),
+        (
+            {"FILES_URL": "file:///srv/files", "FILES_DIR": "/srv/files/"},
+            LocalFiles(Path("/srv/files")),
+        ),
+        ({"FILES_URL": "file:./files", "FILES_DIR": "files"}, LocalFiles(Path("files"))),
+        ({"FILES_URL": "s3://exports-prod"}, S3Files("exports-prod", "")),
+        ({"FILES_URL": "s3://exports-prod/"}, S3Files("exports-prod", "")),
+        ({"FILES_URL": "s3://exports.prod/eu/csv/"}, S3Files("exports.prod", "eu/csv")),
+    ],
+)
+def test_files_are_kept_where_the_files_url_or_the_older_files_dir_says(
+    monkeypatch: pytest.MonkeyPatch, variables: dict[str, str], expected: LocalFiles | S3Files
+) -> None:
+    for name, value in variables.items():
+        monkeypatch.setenv(f"EXPORT_RESEND_{name}", value)
+    assert Settings().files == expected
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"FILES_URL": "./export-files"}, "file:///DIR, file:DIR"),
+        ({"FILES_URL": "https://bucket.example.com/x"}, "file:///DIR, file:DIR"),
+        ({"FILES_URL": "file://fileserver/exports"}, "of this machine"),
+        ({"FILES_URL": "file:"}, "names a directory"),
+        ({"FILES_URL": "file:///srv/files?mode=fast"}, "no query"),
+        ({"FILES_URL": "s3://"}, "bucket name"),
+        ({"FILES_URL": "s3://Exports/x"}, "bucket name"),
+        ({"FILES_URL": "s3://ex/x"}, "bucket name"),
+        ({"FILES_URL": "s3://exports-/x"}, "bucket name"),
+        ({"FILES_URL": "s3://exports/a//b"}, "no empty"),
+        ({"FILES_URL": "s3://exports/a/../b"}, "no empty"),
+        ({"FILES_URL": "s3://exports/a%0Ab"}, "printable"),
+        (
+            {"FILES_URL": "file:///srv/a", "FILES_DIR": "/srv/b"},
+            r"EXPORT_RESEND_FILES_URL \(file:///srv/a\) and EXPORT_RESEND_FILES_DIR \(/srv/b\)",
+        ),
+        ({"FILES_URL": "s3://exports", "FILES_DIR": "export-files"}, "name different places"),
+        ({"S3_REGION": "eu-west-3"}, "are for an s3:// EXPORT_RESEND_FILES_URL"),
+        ({"FILES_DIR": "x", "S3_FORCE_PATH_STYLE": "true"}, "are for an s3://"),
+        ({"FILES_URL": "s3://exports", "S3_ENDPOINT_URL": "minio:9000"}, "http:// or https://"),
+        ({"FILES_URL": "s3://exports", "S3_ENDPOINT_URL": "ftp://minio"}, "http:// or https://"),
+        (
+            {"FILES_URL": "s3://exports", "S3_ENDPOINT_URL": "https://key:secret@minio"},
+            "must not hold credentials",
+        ),
+    ],
+)
+def test_a_files_url_that_cannot_be_used_is_refused_with_a_reason(
+    monkeypatch: pytest.MonkeyPatch, variables: dict[str, str], message: str
+) -> None:
+    for name, value in variables.items():
+        monkeypatch.setenv(f"EXPORT_RESEND_{name}", value)
+    with pytest.raises(ValidationError, match=message) as refused:
+        Settings()
+    assert "secret" not in str(refused.value)
+
+
+def test_the_s3_settings_are_read_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EXPORT_RESEND_FILES_URL", "s3://exports/prod")
+    monkeypatch.setenv("EXPORT_RESEND_S3_ENDPOINT_URL", "http://127.0.0.1:9000")
+    monkeypatch.setenv("EXPORT_RESEND_S3_REGION", "eu-west-3")
+    monkeypatch.setenv("EXPORT_RESEND_S3_FORCE_PATH_STYLE", "true")
+    settings = Settings()
+    assert (settings.s3_endpoint_url, settings.s3_region, settings.s3_force_path_style) == (
+        "http://127.0.0.1:9000",
+        "eu-west-3",
+        True,
+    )
+
+
+def test_the_file_store_is_the_one_the_settings_name(tmp_path: Path) -> None:
+    local = Container(settings=Settings(files_url=f"file://{tmp_path}")).file_store()
+    assert isinstance(local, LocalFileStore)
+    s3 = Container(
+        settings=Settings(
+            files_url="s3://exports/eu/csv",
+            s3_endpoint_url="http://127.0.0.1:9000",
+            s3_force_path_style=True,
+        )
+    ).file_store()
+    assert isinstance(s3, S3FileStore)
+    assert (s3.bucket, s3.prefix) == ("exports", "eu/csv")
+    in_memory = Settings(database_url="memory://", files_url="s3://exports")
+    assert isinstance(Container(settings=in_memory).file_store(), InMemoryFileStore)

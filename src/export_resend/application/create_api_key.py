@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, model_validator
+from pydantic import AfterValidator, ConfigDict, StringConstraints, model_validator
 from pydantic_core import PydanticCustomError
 
 from export_resend.application.addresses import EmailAddress
+from export_resend.application.validation import Command
 from export_resend.domain.api_keys import ApiKey, ApiKeyRecord
 from export_resend.domain.caller import Caller, ClientType
 from export_resend.domain.ports import ApiKeyStore, Clock
@@ -32,7 +33,7 @@ UserId = Annotated[str, *_identifier(128)]
 SupplierId = Annotated[str, *_identifier(128)]
 
 
-class CreateApiKeyCommand(BaseModel):
+class CreateApiKeyCommand(Command):
     """Whose key: the user (tenant and user id, printable ASCII without spaces), where their
     emails go, their client type, and their supplier id (required of a SUPPLIER, refused
     otherwise). A user already stored must be named with the same details."""

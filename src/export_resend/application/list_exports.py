@@ -6,10 +6,11 @@ import re
 from dataclasses import dataclass
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 from export_resend.application.get_export import ExportDetails
+from export_resend.application.validation import Command
 from export_resend.domain.caller import Caller
 from export_resend.domain.export import MAX_PAGE_SIZE, ExportQuery, ExportStatus, ExportType
 from export_resend.domain.ports import Clock, UnitOfWorkFactory
@@ -28,7 +29,7 @@ QueryInt = Annotated[int, BeforeValidator(_digits)]
 """A whole number, given as decimal digits when it comes as text."""
 
 
-class ListExportsCommand(BaseModel):
+class ListExportsCommand(Command):
     """Which page of the caller's exports, optionally of one type or effective status."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")

@@ -8,17 +8,17 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 from uuid import uuid4
 
 from pydantic import (
     AfterValidator,
     AwareDatetime,
-    BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
+    model_validator,
 )
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
@@ -27,6 +27,7 @@ from export_resend.application.addresses import CcList
 from export_resend.application.errors import FieldErrorCode, FieldIssue, ValidationFailed
 from export_resend.application.idempotency import IdempotentResponse
 from export_resend.application.resend_export_email import cc_warnings
+from export_resend.application.validation import Command
 from export_resend.domain.caller import Caller
 from export_resend.domain.errors import ExportTypeNotServed
 from export_resend.domain.export import Export, ExportType
@@ -80,6 +81,8 @@ NUL (the filters are kept as JSONB)."""
 
 
 def _check_bounds(low: Any, high: Any, low_name: str, high_name: str) -> None:
+    # raised as it is, through pydantic: an error of the whole model would name no field,
+    # and the API names the upper bound
     if low is not None and high is not None and low > high:
         message = (
             f"must not be before {low_name}"
@@ -89,7 +92,7 @@ def _check_bounds(low: Any, high: Any, low_name: str, high_name: str) -> None:
         raise ValidationFailed([FieldIssue(FieldErrorCode.BAD_FORMAT.value, high_name, message)])
 
 
-class ExportCommand(BaseModel):
+class ExportCommand(Command):
     """What every export request may say: who gets the email in copy.
 
     ``cc`` absent, ``null`` or ``[]`` means no copy. The request's own filters are the
@@ -119,9 +122,13 @@ class TransactionEventsExportCommand(ExportCommand):
     updated_at_from: Moment | None = None
     updated_at_to: Moment | None = None
 
-    def filters(self) -> TransactionEventFilters:
+    @model_validator(mode="after")
+    def _bounds_in_order(self) -> Self:
         _check_bounds(self.amount_min, self.amount_max, "amountMin", "amountMax")
         _check_bounds(self.updated_at_from, self.updated_at_to, "updatedAtFrom", "updatedAtTo")
+        return self
+
+    def filters(self) -> TransactionEventFilters:
         return TransactionEventFilters(
             statuses=frozenset(self.statuses or ()),
             amount_min=self.amount_min,
@@ -144,9 +151,13 @@ class FundingTransfersExportCommand(ExportCommand):
     source_balance_account_type: BalanceAccountType | None = None
     target_balance_account_type: BalanceAccountType | None = None
 
-    def filters(self) -> FundingTransferFilters:
+    @model_validator(mode="after")
+    def _bounds_in_order(self) -> Self:
         _check_bounds(self.amount_min, self.amount_max, "amountMin", "amountMax")
         _check_bounds(self.created_at_from, self.created_at_to, "createdAtFrom", "createdAtTo")
+        return self
+
+    def filters(self) -> FundingTransferFilters:
         return FundingTransferFilters(
             created_at_from=(self.created_at_from),
             created_at_to=(self.created_at_to),
@@ -187,8 +198,8 @@ class RequestExport:
     transaction; then tell the generator.
 
     Raises ``ExportTypeNotAllowed`` when the caller's kind of client may not request that
-    type (``check_allowed`` says so before the body is even read), and
-    ``ValidationFailed`` for filters that contradict each other.
+    type (``check_allowed`` says so before the body is even read). Filters that contradict
+    each other never get here: building such a command raises ``ValidationFailed``.
     """
 
     def __init__(

@@ -6,12 +6,13 @@ import logging
 from dataclasses import dataclass
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 from pydantic.alias_generators import to_camel
 
 from export_resend.application.addresses import CcList
 from export_resend.application.errors import FieldIssue
 from export_resend.application.idempotency import IdempotentResponse
+from export_resend.application.validation import Command
 from export_resend.domain.caller import Caller
 from export_resend.domain.delivery import Delivery, DeliveryKind, ResendLimit
 from export_resend.domain.errors import ExportNotFound
@@ -27,7 +28,7 @@ _WARNING_TEXT = {
 }
 
 
-class ResendExportEmailCommand(BaseModel):
+class ResendExportEmailCommand(Command):
     """What the owner asks: which export, and optionally a new CC list.
 
     ``cc`` replaces the original CC list; an empty tuple sends with no CC; ``None`` (or

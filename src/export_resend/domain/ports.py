@@ -54,6 +54,11 @@ class UserMismatch(Exception):
     """``ApiKeyStore.add`` was given a caller whose user is stored with other details."""
 
 
+class StorageUnavailable(Exception):
+    """The storage could not be reached or refused to serve (a database down, unreachable,
+    or refusing connections): nothing was done; try again later."""
+
+
 class MailerUnavailable(Exception):
     """The relay could not take the message now (connection lost, 4xx for all): try later."""
 

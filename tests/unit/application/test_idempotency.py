@@ -23,7 +23,7 @@ from export_resend.application.idempotency import (
 from export_resend.domain.idempotency import IdempotencyKey, StoredResponse
 from export_resend.domain.ports import UnitOfWork
 from export_resend.testing import ManualClock
-from export_resend.testing.contracts import sample_export
+from export_resend.testing.samples import sample_export
 from tests.factories import NOW
 
 LEASE = timedelta(seconds=60)

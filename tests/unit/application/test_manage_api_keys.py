@@ -6,10 +6,9 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
 
 from export_resend.application.create_api_key import CreateApiKeyCommand
-from export_resend.application.errors import Unauthenticated
+from export_resend.application.errors import Unauthenticated, ValidationFailed
 from export_resend.application.revoke_api_key import ApiKeyNotFound
 from export_resend.domain.api_keys import ApiKey
 from export_resend.domain.caller import Caller, ClientType
@@ -67,7 +66,7 @@ async def test_a_supplier_key_carries_its_supplier(world: World) -> None:
     ],
 )
 def test_a_key_needs_a_well_named_user(change: dict[str, Any], field: str) -> None:
-    with pytest.raises(ValidationError, match=field):
+    with pytest.raises(ValidationFailed, match=field):
         command(**change)
 
 

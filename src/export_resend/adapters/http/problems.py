@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,8 +32,13 @@ from export_resend.domain.errors import (
     ResendRateLimited,
     TooManyCcRecipients,
 )
+from export_resend.domain.ports import StorageUnavailable
+
+log = logging.getLogger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+STORAGE_RETRY_AFTER_SECONDS = 5
+"""What a 503 STORAGE_UNAVAILABLE asks a client to wait before trying again."""
 
 
 class InvalidJson(ValidationFailed):
@@ -99,6 +105,7 @@ PROBLEMS: dict[type[Exception], ProblemType] = {
     ClientDisconnect: ProblemType(400, "CLIENT_DISCONNECTED", "Request body incomplete"),
     NotReady: ProblemType(503, "NOT_READY", "Service not ready"),
     ServiceNotRunning: ProblemType(503, "SERVICE_NOT_RUNNING", "Service not running"),
+    StorageUnavailable: ProblemType(503, "STORAGE_UNAVAILABLE", "Storage unavailable"),
     DomainError: ProblemType(409, "RULE_VIOLATED", "The request breaks a rule"),
 }
 """Every error a request can meet on purpose, by class; the first match in MRO order wins."""
@@ -164,6 +171,8 @@ def _detail(exc: Exception, problem: ProblemType) -> str:
         return "The server could not handle this request."
     if isinstance(exc, ClientDisconnect):
         return "The client went away before sending its body."
+    if isinstance(exc, StorageUnavailable):  # the driver's words may name hosts and users
+        return "The database cannot be reached now; nothing was done. Try again shortly."
     if isinstance(exc, HTTPException):
         return exc.detail
     return str(exc)
@@ -191,12 +200,16 @@ def _headers(exc: Exception) -> dict[str, str]:
         return {"WWW-Authenticate": 'dj-api-key realm="export-resend"'}
     if isinstance(exc, ResendRateLimited | IdempotencyKeyInUse):
         return {"Retry-After": str(exc.retry_after_seconds)}
+    if isinstance(exc, StorageUnavailable):
+        return {"Retry-After": str(STORAGE_RETRY_AFTER_SECONDS)}
     return {}
 
 
 async def handle_error(request: Request, exc: Exception) -> Response:
     """Any error as its problem: a known one as ``PROBLEMS`` says, Starlette's own 404 and 405
     (unknown route or method) too, anything else as a 500 that says nothing inside."""
+    if isinstance(exc, StorageUnavailable):
+        log.warning("the database cannot be reached: %s", type(exc.__cause__ or exc).__name__)
     return problem_answer(exc, _path(request)).response()
 
 

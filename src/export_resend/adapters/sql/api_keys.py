@@ -11,6 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from export_resend.adapters.sql.connections import connected
 from export_resend.adapters.sql.rows import api_key_record_from, caller_from
 from export_resend.adapters.sql.schema import api_keys, tenants, users
 from export_resend.adapters.sql.unit_of_work import SQLITE_BEGIN
@@ -65,7 +66,7 @@ class SqlAlchemyApiKeyStore(ApiKeyStore):
         self._engine = engine
 
     async def find_caller(self, key_sha256: str) -> Caller | None:
-        async with self._engine.connect() as connection:
+        async with connected(self._engine) as connection:
             await connection.execution_options(**{SQLITE_BEGIN: "DEFERRED"})
             result = await connection.execute(_CALLER, {"digest": key_sha256})
             row = result.mappings().first()
@@ -75,7 +76,7 @@ class SqlAlchemyApiKeyStore(ApiKeyStore):
         """Store the key; its tenant and its user are created with the first key."""
         caller, now = record.caller, record.created_at
         try:
-            async with self._engine.begin() as connection:
+            async with connected(self._engine) as connection, connection.begin():
                 await _insert_or_ignore(connection, tenants, id=caller.tenant_id, created_at=now)
                 await _insert_or_ignore(
                     connection,
@@ -108,13 +109,13 @@ class SqlAlchemyApiKeyStore(ApiKeyStore):
 
     async def list(self, tenant_id: str | None = None) -> Sequence[ApiKeyRecord]:
         query = _RECORDS if tenant_id is None else _RECORDS.where(users.c.tenant_id == tenant_id)
-        async with self._engine.connect() as connection:
+        async with connected(self._engine) as connection:
             await connection.execution_options(**{SQLITE_BEGIN: "DEFERRED"})
             result = await connection.execute(query)
             return [api_key_record_from(row) for row in result.mappings()]
 
     async def revoke(self, key_id: str, at: datetime) -> ApiKeyRecord:
-        async with self._engine.begin() as connection:
+        async with connected(self._engine) as connection, connection.begin():
             await connection.execute(_REVOKE, {"match_key_id": key_id, "at": at})
             result = await connection.execute(_RECORDS.where(api_keys.c.key_id == key_id))
             row = result.mappings().first()
@@ -125,7 +126,7 @@ class SqlAlchemyApiKeyStore(ApiKeyStore):
     async def record_use(
         self, key_sha256: str, at: datetime, *, unless_used_since: datetime
     ) -> None:
-        async with self._engine.begin() as connection:
+        async with connected(self._engine) as connection, connection.begin():
             await connection.execute(
                 _RECORD_USE, {"digest": key_sha256, "at": at, "since": unless_used_since}
             )

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +16,13 @@ from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from export_resend.adapters.sql.connections import connected
 from export_resend.adapters.sql.postgresql import AsyncpgUnitOfWork
 from export_resend.adapters.sql.unit_of_work import SQLITE_BEGIN, SqlAlchemyUnitOfWork
 from export_resend.application.check_readiness import DatabaseProbe
 from export_resend.domain.ports import UnitOfWork
+
+MIN_SECRET_LENGTH = 32
 
 MIGRATIONS = "export_resend.adapters.sql:migrations"
 HEAD_REVISION = "0005"
@@ -46,6 +52,10 @@ def _sqlite_setup(engine: AsyncEngine) -> None:
     def _begin(connection: Connection) -> None:
         mode = connection.get_execution_options().get(SQLITE_BEGIN, "IMMEDIATE")
         connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+class SchemaNotCurrent(Exception):
+    """The database's schema is not the one this version needs (``export-resend db upgrade``)."""
 
 
 class Database(DatabaseProbe):
@@ -99,9 +109,42 @@ class Database(DatabaseProbe):
             return AsyncpgUnitOfWork(self.engine)
         return SqlAlchemyUnitOfWork(self.engine, self._writers)
 
+    async def open(self) -> None:
+        """Make the database ready for use: a SQLite file is created or upgraded to the
+        latest schema; any other database must already be there (``SchemaNotCurrent``).
+        ``StorageUnavailable`` when it cannot be reached."""
+        if self.file is not None:
+            await self.upgrade()
+        elif (revision := await self.revision()) != HEAD_REVISION:
+            raise SchemaNotCurrent(
+                f"the database schema is at {revision!r}, not "
+                f"{HEAD_REVISION!r}: run 'export-resend db upgrade' first"
+            )
+
+    def kept_secret(self) -> str:
+        """A secret made once and kept in a file beside the SQLite file (mode 0600), the
+        same for every process; ``ValueError`` for any other database."""
+        if self.file is None:
+            raise ValueError("only a SQLite file keeps a secret beside it")
+        path = self.file.with_name(self.file.name + ".secret")
+        if not path.exists():
+            # written whole under another name, then linked into place: a reader never sees
+            # a half-written file, and of two processes starting together one secret wins
+            draft = path.with_name(f"{path.name}.{secrets.token_hex(4)}")
+            fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as file:
+                file.write(secrets.token_urlsafe(32))
+            with contextlib.suppress(FileExistsError):
+                os.link(draft, path)
+            draft.unlink()
+        secret = path.read_text().strip()
+        if len(secret) < MIN_SECRET_LENGTH:
+            raise ValueError(f"{path} holds no usable secret: delete it to make a new one")
+        return secret
+
     async def upgrade(self, revision: str = "head") -> None:
         """Apply the migrations up to ``revision``."""
-        async with self.engine.begin() as connection:
+        async with connected(self.engine) as connection, connection.begin():
             await connection.run_sync(_alembic, "upgrade", revision)
 
     async def downgrade(self, revision: str = "base") -> None:
@@ -111,7 +154,7 @@ class Database(DatabaseProbe):
 
     async def revision(self) -> str | None:
         """The revision the database is at, or ``None`` before any migration."""
-        async with self.engine.connect() as connection:
+        async with connected(self.engine) as connection:
             return await connection.run_sync(
                 lambda sync: MigrationContext.configure(sync).get_current_revision()
             )
@@ -123,7 +166,7 @@ class Database(DatabaseProbe):
 
     async def ping(self) -> None:
         """``SELECT 1`` on a pooled connection."""
-        async with self.engine.connect() as connection:
+        async with connected(self.engine) as connection:
             await connection.execute(text("SELECT 1"))
 
 

@@ -23,6 +23,7 @@ from asyncpg.transaction import Transaction
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from export_resend.adapters.sql.connections import reachable
 from export_resend.adapters.sql.rows import (
     delivery_from,
     delivery_values,
@@ -373,7 +374,8 @@ class AsyncpgUnitOfWork(UnitOfWork):
 
     async def __aenter__(self) -> Self:
         for attempt in (1, 2):
-            connection = await self._engine.connect()
+            with reachable():
+                connection = await self._engine.connect()
             try:
                 raw = await connection.get_raw_connection()
                 driver: asyncpg.Connection[Any] = raw.driver_connection  # type: ignore[assignment]

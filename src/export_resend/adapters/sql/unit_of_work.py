@@ -25,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
 
+from export_resend.adapters.sql.connections import reachable
 from export_resend.adapters.sql.rows import (
     delivery_from,
     delivery_values,
@@ -487,7 +488,8 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
             connection = self._joined
             self._savepoint = await connection.begin_nested()
         elif self._engine is not None:
-            connection = await self._engine.connect()
+            with reachable():
+                connection = await self._engine.connect()
         else:
             raise TypeError("give an engine, or a connection to join")
         self._connection = connection

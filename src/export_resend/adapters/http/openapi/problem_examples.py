@@ -50,6 +50,7 @@ from export_resend.domain.errors import (
     TooManyCcRecipients,
 )
 from export_resend.domain.export import ExportStatus, ExportType
+from export_resend.domain.ports import StorageUnavailable
 
 ROUTE_INDEPENDENT = (ROUTE_NOT_FOUND, METHOD_NOT_ALLOWED, INTERNAL_ERROR)
 """Problems that come from routing or from a fault, not from a route's own errors."""
@@ -113,6 +114,7 @@ DEFAULT_EXAMPLES: dict[ProblemType, ProblemExample] = {
         ProblemExample(ResendRateLimited(READY_ID, 5, 1260)),
         ProblemExample(NotReady("the database did not answer within 2 s")),
         ProblemExample(ServiceNotRunning()),
+        ProblemExample(StorageUnavailable("OSError: connection refused")),
     )
 }
 
@@ -126,8 +128,9 @@ def problem_types(
     return tuple(e if isinstance(e, ProblemType) else PROBLEMS[e] for e in errors)
 
 
-STORED = problem_types(ServiceNotRunning)
-"""The problem of every route that reads or writes the storage: the service is not running."""
+STORED = problem_types(ServiceNotRunning, StorageUnavailable)
+"""The problems of every route that reads or writes the storage: the service is not running,
+or its database cannot be reached."""
 AUTHENTICATED = (*problem_types(Unauthenticated, ClientNotAllowed), *STORED)
 EXPORT_IN_PATH = problem_types(ValidationFailed, ROUTE_NOT_FOUND)
 JSON_BODY = problem_types(
