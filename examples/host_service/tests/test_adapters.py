@@ -1,4 +1,4 @@
-"""acme's adapters, held to export-resend's contract suites, and the row source's own checks."""
+"""acme's adapters, held to export-resend's contract suites, and checks of acme's own."""
 
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ from acme_billing.files import VolumeFileStore
 from acme_billing.mailer import Spool, SpoolMailer
 from acme_billing.row_source import AcmePayouts
 from acme_world import payout
-from export_resend.domain.ports import FileStore, Mailer
+from export_resend.domain.ports import AnyRowSource, FileStore, Mailer
 from export_resend.domain.records import ExportScope
-from export_resend.testing.contracts import Mailbox, MailerContract, Received
-from export_resend.testing.file_store_contract import FileStoreContract
+from export_resend.testing import FileStoreContract, MailerContract, RowSourceContract
+from export_resend.testing.mailer_contract import Mailbox, Received
 
 
 class SpoolMailbox(Mailbox):
@@ -64,6 +64,33 @@ async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
         )
     yield engine
     await engine.dispose()
+
+
+class TestAcmePayouts(RowSourceContract):
+    @pytest.fixture
+    async def engine(self, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+        """Enough payouts for the suite to tell streaming from holding them all, of three
+        suppliers, and another tenant's."""
+        engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'acme.db'}")
+        suppliers = ("supplier-sam", "supplier-bolt", "supplier-delta")
+        rows = [
+            payout(f"spo_{n:05d}", suppliers[n % 3], computed_at=datetime(2026, 1, 1, n % 24))
+            for n in range(self.streaming_min_rows + 500)
+        ]
+        async with engine.begin() as connection:
+            await connection.run_sync(metadata.create_all)
+            await connection.execute(insert(payouts), rows)
+            await connection.execute(insert(payouts), [payout("spo_x", tenant_id="globex")])
+        yield engine
+        await engine.dispose()
+
+    @pytest.fixture
+    def row_source(self, engine: AsyncEngine) -> AnyRowSource:
+        return AcmePayouts(engine, batch=500)
+
+    @pytest.fixture
+    def scope(self) -> ExportScope:
+        return ExportScope("acme")
 
 
 async def test_the_payouts_of_a_tenant_come_in_payout_order(engine: AsyncEngine) -> None:
