@@ -8,13 +8,11 @@ a few at a time, once per session; each test reports one block.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
@@ -26,19 +24,6 @@ ROOT = Path(__file__).parents[2]
 DOCUMENTS = ("README.md", "docs/embedding.md", "docs/exports.md", "docs/testing-kit.md")
 TIMEOUT = 60.0
 _FENCE = re.compile(r"^```python\n(.*?)^```$", re.S | re.M)
-
-# docs/testing-kit.md is being rewritten, with the testing kit, so that its blocks run: these
-# are its blocks of before, which do not (a host's own modules, names never imported). Each
-# is known by its text, so the rewritten ones are run like any other; once they land, this
-# table matches nothing and goes.
-_KIT_REWRITE = "docs/testing-kit.md is rewritten with the testing kit (issue 11)"
-_NOT_YET_RUNNABLE: Mapping[str, str] = {
-    "4fbcf0bfcb7c": _KIT_REWRITE,  # UnitOfWorkContract: imports myservice.persistence
-    "5aeabbcf9e44": _KIT_REWRITE,  # MailerContract: pytest is never imported
-    "181c88fb21b7": _KIT_REWRITE,  # FileStoreContract: pytest is never imported
-    "841afcddbb10": _KIT_REWRITE,  # ExportRepositoryMachine: imports myservice.persistence
-    "dde719c8da97": _KIT_REWRITE,  # @settings: ExportRepositoryMachine is never imported
-}
 
 
 @dataclass(frozen=True)
@@ -52,10 +37,6 @@ class Block:
     @property
     def name(self) -> str:
         return f"{self.document}:{self.line}"
-
-    @property
-    def digest(self) -> str:
-        return hashlib.sha256(self.source.encode()).hexdigest()[:12]
 
 
 @dataclass(frozen=True)
@@ -109,16 +90,10 @@ def outcomes() -> dict[Block, Outcome]:
         return dict(zip(EVERY_BLOCK, pool.map(lambda b: run(b.source), EVERY_BLOCK), strict=True))
 
 
-def _param(block: Block) -> object:
-    reason = _NOT_YET_RUNNABLE.get(block.digest)
-    marks = [pytest.mark.xfail(reason=reason, strict=True)] if reason else []
-    return pytest.param(block, id=block.name, marks=marks)
-
-
-@pytest.mark.parametrize("block", [_param(b) for b in EVERY_BLOCK])
+@pytest.mark.parametrize("block", [pytest.param(b, id=b.name) for b in EVERY_BLOCK])
 def test_the_block_runs_as_written_and_ends(block: Block) -> None:
     outcome = outcomes()[block]
-    assert outcome.returncode == 0, f"{block.name} (digest {block.digest}):\n{outcome.output}"
+    assert outcome.returncode == 0, f"{block.name}:\n{outcome.output}"
 
 
 def test_every_document_has_python_blocks() -> None:
@@ -150,15 +125,14 @@ def test_converting_a_naive_utc_value_instead_would_be_off_by_the_local_zone() -
 
 
 OURS = ("README.md", "docs/embedding.md", "docs/exports.md")
-"""The documents whose blocks are also held to our lint and format (docs/testing-kit.md's
-are the testing kit's to hold)."""
+"""The documents whose blocks are also held to our lint and format: testing-kit.md's list
+imports for their own sake (which names come from where)."""
 
 
 def test_the_blocks_read_like_our_code(tmp_path: Path) -> None:
-    for block in EVERY_BLOCK:
-        if block.document in OURS:
-            name = f"{block.document}:{block.line}".replace("/", "_").replace(":", "_L")
-            (tmp_path / f"{name.replace('.', '_')}.py").write_text(block.source)
+    for block in (b for b in EVERY_BLOCK if b.document in OURS):
+        name = f"{block.document}:{block.line}".replace("/", "_").replace(":", "_L")
+        (tmp_path / f"{name.replace('.', '_')}.py").write_text(block.source)
     ruff = [sys.executable, "-m", "ruff"]
     settings = [
         "--line-length",
