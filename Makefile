@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: serve test lint typecheck unit install clean bench-smoke
+.PHONY: serve test lint typecheck unit example install clean bench-smoke
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11 or newer is needed")'
@@ -20,6 +20,10 @@ serve: install
 
 unit: install
 	$(BIN)/pytest -q
+
+# the example host service's own tests (examples/host_service), with this virtual environment
+example: install
+	$(BIN)/pytest -q examples/host_service
 
 typecheck: install
 	$(BIN)/mypy
