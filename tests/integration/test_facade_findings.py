@@ -1,6 +1,5 @@
-"""What a host developer met while writing docs/embedding.md and the example host, and the
-facade does not yet do. Each test states what a host would expect; each is expected to fail
-(strictly) until the facade does it, and is then kept as an ordinary test."""
+"""What a host developer met while writing docs/embedding.md and the example host: a host's
+SQLite engine used before the service is built, and a source subclassing the whole port."""
 
 from __future__ import annotations
 
@@ -26,12 +25,6 @@ from tests.factories import caller
 OLIVIA = caller("olivia", "acme")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Database.of_engine sets a SQLite engine up (WAL, BEGIN IMMEDIATE) only for the"
-    " connections it makes afterwards: one already pooled keeps the rollback journal, and"
-    " the next new connection's PRAGMA journal_mode=WAL finds the host's write lock",
-)
 async def test_a_host_sqlite_engine_used_before_the_service_is_built_reads_while_the_host_writes(
     tmp_path: Path,
 ) -> None:
@@ -74,12 +67,6 @@ class PayoutsThroughTheWholePort(RowSource):
         )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="row_source_types counts a method as served when it is callable, and a subclass"
-    " of the RowSource protocol inherits the protocol's stubs (which return None) for the"
-    " other three: they get routes, and an export of them fails with TypeError",
-)
 def test_a_source_subclassing_row_source_serves_only_the_types_it_implements() -> None:
     service = ExportResend(
         Settings.model_validate({"database_url": "memory://", "link_secret": LINK_SECRET}),

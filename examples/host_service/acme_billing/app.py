@@ -61,8 +61,6 @@ class AcmeBilling:
 
     def __init__(self, config: AcmeConfig) -> None:
         self.engine = create_async_engine(config.database_url)
-        # built before the engine's first connection: on SQLite, export-resend sets up each
-        # connection it will share (docs/embedding.md, "Your own storage")
         self.exports = ExportResend(
             Settings(
                 link_secret=SecretStr(config.link_secret),

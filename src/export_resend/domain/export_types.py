@@ -69,17 +69,25 @@ class ExportKind:
     source_method: str
 
     def served_by(self, source: object) -> bool:
-        """Whether ``source`` has this type's method."""
-        return callable(getattr(source, self.source_method, None))
+        """Whether ``source`` has this type's method: its own, not the stub a class inherits
+        by subclassing the ``RowSource`` protocol."""
+        if not callable(getattr(source, self.source_method, None)):
+            return False
+        if self.source_method in getattr(source, "__dict__", {}):
+            return True  # set on the object itself
+        for klass in type(source).__mro__:
+            if self.source_method in vars(klass):
+                return not getattr(klass, "_is_protocol", False)
+        return True
 
     def rows(
         self, source: object, scope: ExportScope, filters: ExportFilters | None
     ) -> AsyncIterator[Record]:
         """The records ``source`` yields for an export of this type; ``ExportTypeNotServed``
         when it has no method for it."""
-        method: Any = getattr(source, self.source_method, None)
-        if not callable(method):
+        if not self.served_by(source):
             raise ExportTypeNotServed(self.label)
+        method: Any = getattr(source, self.source_method)
         if self.filters is None:
             return method(scope)  # type: ignore[no-any-return]
         if not isinstance(filters, self.filters):

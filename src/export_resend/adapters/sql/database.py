@@ -36,17 +36,32 @@ def alembic_config() -> Config:
     return config
 
 
-def _sqlite_setup(engine: AsyncEngine) -> None:
+_SET_UP = "export_resend_sqlite_set_up"
+
+
+def _sqlite_setup(engine: AsyncEngine, *, owned: bool) -> None:
     # pysqlite would BEGIN (deferred) only before a write; we emit BEGIN ourselves. A unit of
     # work that writes or locks first begins IMMEDIATE (it takes the write lock before it reads,
     # so it cannot be overtaken); one that only reads begins DEFERRED and blocks no one (WAL).
-    @event.listens_for(engine.sync_engine, "connect")
-    def _connect(dbapi_connection: Any, _record: object) -> None:
+    # A host's engine may have pooled connections already: each is set up when first checked
+    # out, and its journal mode is the host's to choose (changing it needs the write lock).
+    pragmas = (
+        ("journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL")
+        if owned
+        else ("foreign_keys=ON",)
+    )
+
+    def set_up(dbapi_connection: Any, record: Any, *_proxy: Any) -> None:
+        if record.info.get(_SET_UP):
+            return
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        for pragma in ("journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL"):
+        for pragma in pragmas:
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
+        record.info[_SET_UP] = True
+
+    event.listen(engine.sync_engine, "connect" if owned else "checkout", set_up)
 
     @event.listens_for(engine.sync_engine, "begin")
     def _begin(connection: Connection) -> None:
@@ -93,7 +108,7 @@ class Database(DatabaseProbe):
         self._owned = owned
         self._writers = asyncio.Lock() if self.dialect == "sqlite" else None
         if self.dialect == "sqlite":
-            _sqlite_setup(self.engine)
+            _sqlite_setup(self.engine, owned=owned)
 
     @property
     def file(self) -> Path | None:
