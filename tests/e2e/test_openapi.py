@@ -20,6 +20,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.routing import Route
 
 from export_resend.adapters.http.app import EXPORT_ROUTES, create_http_app
+from export_resend.adapters.http.idempotency import MAX_KEY_LENGTH, checked_key
 from export_resend.adapters.http.openapi import (
     OPENAPI_PATH,
     ROUTE_INDEPENDENT,
@@ -48,12 +49,7 @@ from export_resend.application.errors import (
     Unauthenticated,
     ValidationFailed,
 )
-from export_resend.application.idempotency import (
-    MAX_KEY_LENGTH,
-    IdempotencyKeyInUse,
-    IdempotencyKeyReused,
-    checked_key,
-)
+from export_resend.application.idempotency import IdempotencyKeyInUse, IdempotencyKeyReused
 from export_resend.application.resend_export_email import ResendExportEmailCommand
 from export_resend.domain.caller import ClientType
 from export_resend.domain.errors import (

@@ -45,14 +45,15 @@ from pydantic_core import PydanticCustomError
 
 from export_resend.application.addresses import CcList
 from export_resend.application.errors import FieldErrorCode, FieldIssue, ValidationFailed
-from export_resend.application.idempotency import IdempotentResponse
+from export_resend.application.idempotency import Claim
 from export_resend.application.resend_export_email import cc_warnings
 from export_resend.application.validation import Command
 from export_resend.domain.caller import Caller
 from export_resend.domain.errors import ExportTypeNotServed
-from export_resend.domain.export import Export, ExportType
+from export_resend.domain.export import Export, ExportStatus, ExportType
 from export_resend.domain.export_types import KINDS, ExportKind
 from export_resend.domain.generation import GenerationJob
+from export_resend.domain.idempotency import Result
 from export_resend.domain.ports import Clock, GenerationNotifier, UnitOfWorkFactory
 from export_resend.domain.records import ExportFilters
 
@@ -231,11 +232,60 @@ def command_fields(export_type: ExportType) -> frozenset[str]:
 
 
 @dataclass(frozen=True, slots=True)
+class ExportRequestSummary:
+    """What an export request did, in plain data: what its answer says, and what it records
+    under an idempotency key, so that a retry is answered exactly as the first request was."""
+
+    export_id: UUID
+    export_type: ExportType
+    status: ExportStatus
+    requested_at: datetime
+    cc: tuple[str, ...]
+    warnings: tuple[FieldIssue, ...]
+
+    def as_data(self) -> dict[str, Any]:
+        """This summary as JSON data."""
+        return {
+            "export_id": str(self.export_id),
+            "export_type": self.export_type.value,
+            "status": self.status.value,
+            "requested_at": self.requested_at.isoformat(),
+            "cc": list(self.cc),
+            "warnings": [dataclasses.asdict(w) for w in self.warnings],
+        }
+
+    @classmethod
+    def from_data(cls, data: Result) -> ExportRequestSummary:
+        """The summary ``as_data`` gave."""
+        return cls(
+            export_id=UUID(data["export_id"]),
+            export_type=ExportType(data["export_type"]),
+            status=ExportStatus(data["status"]),
+            requested_at=datetime.fromisoformat(data["requested_at"]),
+            cc=tuple(data["cc"]),
+            warnings=tuple(FieldIssue(**w) for w in data["warnings"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class ExportRequested:
     """The PENDING export that was queued, and the CC addresses dropped on the way."""
 
     export: Export
     warnings: tuple[FieldIssue, ...]
+
+    @property
+    def summary(self) -> ExportRequestSummary:
+        """What this request did, in plain data."""
+        export = self.export
+        return ExportRequestSummary(
+            export_id=export.id,
+            export_type=export.type,
+            status=export.status,
+            requested_at=export.requested_at,
+            cc=export.cc,
+            warnings=self.warnings,
+        )
 
 
 class RequestExport:
@@ -277,10 +327,10 @@ class RequestExport:
         export_type: ExportType,
         command: ExportCommand,
         *,
-        idempotency: IdempotentResponse[ExportRequested] | None = None,
+        idempotency: Claim | None = None,
     ) -> ExportRequested:
-        """Queue the export; with ``idempotency``, its response is stored under the key in
-        the same transaction."""
+        """Queue the export; with ``idempotency`` (a claimed key), the summary of what was
+        queued is recorded under the key in the same transaction."""
         self._check_served(export_type)
         now = self._clock.now()
         export, cc = Export.request(
@@ -296,7 +346,7 @@ class RequestExport:
             await uow.exports.add(export)
             await uow.jobs.add(GenerationJob.queue(export.id, now))
             if idempotency is not None:
-                await idempotency.record(uow, requested)
+                await idempotency.record(uow, requested.summary.as_data())
             await uow.commit()
         self._notifier.export_requested(export.id)
         log.info(

@@ -179,7 +179,7 @@ class GenerationJobRepository(Protocol):
 
 
 class IdempotencyKeyRepository(Protocol):
-    """Idempotency keys and the responses stored under them, inside one unit of work.
+    """Idempotency keys and the results recorded under them, inside one unit of work.
 
     ``get`` returns ``None`` for an unknown key, expired or not; with ``lock=True`` it holds
     an exclusive lock on the record until the unit of work ends. ``add`` raises
@@ -187,8 +187,8 @@ class IdempotencyKeyRepository(Protocol):
     the same key only one commits. ``update`` replaces a stored record and raises
     ``UnknownId`` for an unknown one. ``remove`` deletes a record (an unknown key is no
     error). ``purge`` deletes up to ``limit`` records whose ``expires_at`` is at or before
-    ``now`` and returns how many it deleted. A response's bytes and headers come back
-    exactly as stored.
+    ``now`` and returns how many it deleted. A record's ``result`` (JSON data) comes back
+    equal to what was stored.
     """
 
     async def get(self, key: IdempotencyKey, *, lock: bool = False) -> IdempotencyRecord | None: ...

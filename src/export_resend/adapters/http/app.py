@@ -18,7 +18,11 @@ from starlette.routing import Route
 
 from export_resend.adapters.http.access import RequestContext
 from export_resend.adapters.http.body import MAX_BODY_BYTES, read_json_object
-from export_resend.adapters.http.idempotency import IdempotentRequests
+from export_resend.adapters.http.idempotency import (
+    IdempotentRequests,
+    idempotency_key,
+    mark_replayed,
+)
 from export_resend.adapters.http.openapi import OPENAPI_PATH, OpenApiEndpoint, openapi_document
 from export_resend.adapters.http.operations import OperationsEndpoints
 from export_resend.adapters.http.problems import exception_handlers
@@ -34,18 +38,23 @@ from export_resend.application.check_readiness import CheckReadiness
 from export_resend.application.download_export import DownloadExport
 from export_resend.application.errors import FieldErrorCode, FieldIssue, ValidationFailed
 from export_resend.application.get_export import GetExport
-from export_resend.application.idempotency import BeginIdempotentRequest, ReleaseIdempotencyKey
+from export_resend.application.idempotency import (
+    BeginIdempotentRequest,
+    ReleaseIdempotencyKey,
+    Replay,
+)
 from export_resend.application.list_export_emails import ListExportEmails
 from export_resend.application.list_exports import ListExports, ListExportsCommand
 from export_resend.application.request_export import (
-    COMMANDS,
-    ExportRequested,
+    ExportRequestSummary,
     RequestExport,
     command_fields,
+    command_of,
 )
 from export_resend.application.resend_export_email import (
     ResendExportEmail,
     ResendExportEmailCommand,
+    ResendSummary,
 )
 from export_resend.application.scrape_metrics import ScrapeMetrics
 from export_resend.application.telemetry import NO_METRICS, RequestMetrics
@@ -74,8 +83,10 @@ EXPORT_ROUTES = {
 """``POST /v1/payments/{name}/export`` requests an export of this type."""
 
 
-def _json(model: BaseModel, status: int = 200) -> Response:
-    return Response(model.model_dump_json(by_alias=True), status, media_type="application/json")
+def _json(model: BaseModel, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        model.model_dump_json(by_alias=True), status, headers, media_type="application/json"
+    )
 
 
 def _export_id(request: Request) -> UUID:
@@ -93,6 +104,28 @@ def _ignored(body: dict[str, object], known: frozenset[str] | set[str]) -> list[
         for name in body
         if name not in known
     ]
+
+
+def _resent(
+    request: Request, summary: ResendSummary, ignored: list[FieldIssue], replayed: bool = False
+) -> Response:
+    """The 200 of a resend, first or replayed: the same body either way."""
+    headers = mark_replayed(request.scope) if replayed else None
+    return _json(ResendEmailResponse.of(summary, ignored), headers=headers)
+
+
+def _queued(
+    request: Request,
+    summary: ExportRequestSummary,
+    ignored: list[FieldIssue],
+    replayed: bool = False,
+) -> Response:
+    """The 202 of an export request, first or replayed: the same body and ``Location``."""
+    root = request.scope.get("root_path", "")
+    headers = {"Location": f"{root}/v1/exports/{summary.export_id}"}
+    if replayed:
+        headers.update(mark_replayed(request.scope))
+    return _json(ExportRequestedResponse.of(summary, ignored), 202, headers)
 
 
 def _credential(request: Request, name: str) -> str | None:
@@ -172,21 +205,18 @@ class ExportEndpoints:
     async def resend_email(self, request: Request) -> Response:
         caller = await self._caller(request)
         export_id = _export_id(request)
-        self._idempotent.key_of(request)
+        key = idempotency_key(request)
         body = await read_json_object(request, self._max_body_bytes) or {}
         ignored = _ignored(body, _RESEND_FIELDS)
         fields = {name: value for name, value in body.items() if name in _RESEND_FIELDS}
         command = validate(ResendExportEmailCommand, {**fields, "exportId": export_id})
-        return await self._idempotent.run(
-            request,
-            caller,
-            name=f"POST /v1/exports/{export_id}/resend-email",
-            body=body,
-            call=lambda idempotency: self._resend_export_email(
-                caller, command, idempotency=idempotency
-            ),
-            respond=lambda receipt: _json(ResendEmailResponse.of(receipt, ignored)),
-        )
+        name = f"POST /v1/exports/{export_id}/resend-email"
+        began = await self._idempotent.begin(caller, name, key, body)
+        if isinstance(began, Replay):
+            return _resent(request, ResendSummary.from_data(began.result), ignored, True)
+        async with self._idempotent.releasing(began):
+            receipt = await self._resend_export_email(caller, command, idempotency=began)
+        return _resent(request, receipt.summary, ignored)
 
     async def get(self, request: Request) -> Response:
         caller = await self._caller(request)
@@ -211,29 +241,19 @@ class ExportEndpoints:
     async def _request(self, request: Request, name: str, export_type: ExportType) -> Response:
         caller = await self._caller(request)
         self._request_export.check_allowed(caller, export_type)
-        self._idempotent.key_of(request)
+        key = idempotency_key(request)
         body = await read_json_object(request, self._max_body_bytes) or {}
         known = command_fields(export_type)
         fields = {name: value for name, value in body.items() if name in known}
-        command = validate(COMMANDS[export_type], fields)
+        command = validate(command_of(export_type), fields)
         ignored = _ignored(body, known)
-
-        def respond(requested: ExportRequested) -> Response:
-            response = _json(ExportRequestedResponse.of(requested, ignored), 202)
-            root = request.scope.get("root_path", "")
-            response.headers["Location"] = f"{root}/v1/exports/{requested.export.id}"
-            return response
-
-        return await self._idempotent.run(
-            request,
-            caller,
-            name=f"POST /v1/payments/{name}/export",
-            body=body,
-            call=lambda idempotency: self._request_export(
-                caller, export_type, command, idempotency=idempotency
-            ),
-            respond=respond,
-        )
+        began = await self._idempotent.begin(caller, f"POST /v1/payments/{name}/export", key, body)
+        if isinstance(began, Replay):
+            summary = ExportRequestSummary.from_data(began.result)
+            return _queued(request, summary, ignored, True)
+        async with self._idempotent.releasing(began):
+            requested = await self._request_export(caller, export_type, command, idempotency=began)
+        return _queued(request, requested.summary, ignored)
 
     async def history(self, request: Request) -> Response:
         caller = await self._caller(request)

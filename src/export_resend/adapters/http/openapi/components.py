@@ -16,6 +16,7 @@ from pydantic.json_schema import (
 )
 from pydantic_core.core_schema import WithDefaultSchema
 
+from export_resend.adapters.http.idempotency import KEY_PATTERN, MAX_KEY_LENGTH
 from export_resend.adapters.http.openapi.examples import EXAMPLE_EXPORT_IDS, READY_ID
 from export_resend.adapters.http.openapi.problem_examples import DEFAULT_EXAMPLES, ProblemExample
 from export_resend.adapters.http.problems import (
@@ -34,7 +35,6 @@ from export_resend.adapters.http.schemas import (
     ResendEmailResponse,
     ServiceStatus,
 )
-from export_resend.application.idempotency import MAX_KEY_LENGTH
 from export_resend.application.list_exports import ListExportsCommand
 from export_resend.application.request_export import COMMANDS
 from export_resend.domain.caller import ClientType
@@ -225,9 +225,7 @@ PARAMETERS: dict[str, Any] = {
             "type": "string",
             "minLength": 1,
             "maxLength": MAX_KEY_LENGTH,
-            # checked_key's printable ASCII, less a space at either end: HTTP strips those
-            # from a header value, so no key can begin or end with one
-            "pattern": "^[!-~]([ -~]*[!-~])?$",
+            "pattern": KEY_PATTERN,
         },
         "example": "4f7d2c9e-1b3a-4e8f-a6d5-0c9b8e7f6a51",
     },
