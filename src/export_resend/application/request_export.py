@@ -210,11 +210,15 @@ def _filtered_command(kind: ExportKind, filters: type[ExportFilters]) -> type[Ex
 
 
 @functools.cache
-def command_of(export_type: ExportType) -> type[ExportCommand]:
-    """The body of a request for an export of ``export_type``: ``ExportCommand`` for a type
-    without filters, else a command with a field for each of its filters."""
-    kind = KINDS[export_type]
+def derived_command(kind: ExportKind) -> type[ExportCommand]:
+    """The body of a request for an export of ``kind``: ``ExportCommand`` for a kind without
+    filters, else a command with a field for each of its filters."""
     return ExportCommand if kind.filters is None else _filtered_command(kind, kind.filters)
+
+
+def command_of(export_type: ExportType) -> type[ExportCommand]:
+    """The body of a request for an export of ``export_type`` (``derived_command``)."""
+    return derived_command(KINDS[export_type])
 
 
 COMMANDS: Mapping[ExportType, type[ExportCommand]] = types.MappingProxyType(
