@@ -27,13 +27,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from structlog.contextvars import bound_contextvars
 
 from export_resend.adapters.http.idempotency import was_replayed
+from export_resend.adapters.http.openapi.components import route_path
 from export_resend.adapters.http.problems import answered_code, handle_error
+from export_resend.adapters.http.routes import RESEND_PATH
 from export_resend.application.telemetry import NO_METRICS, RequestMetrics
 
 log = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = "X-Request-Id"
-RESEND_ROUTE = "/v1/exports/{export_id}/resend-email"
+RESEND_ROUTE = route_path(RESEND_PATH)
+"""The route whose answers are counted as resend outcomes."""
 _WELL_FORMED = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
