@@ -86,6 +86,8 @@ OPENAPI_PATH = "/openapi.json"
 METRICS_PATH = "/metrics"
 EXPORT_PATH = "/v1/exports/{exportId}"
 RESEND_PATH = "/v1/exports/{exportId}/resend-email"
+_EXPORT_ROUTE = route_path(EXPORT_PATH)
+_RESEND_ROUTE = route_path(RESEND_PATH)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +151,7 @@ def _request_export(export_type: ExportType) -> Operation[ExportEndpoints]:
     path = export_request_path(export_type)
 
     async def endpoint(endpoints: ExportEndpoints, request: Request) -> Response:
-        return await endpoints.request_export(request, export_type, path, route_path(EXPORT_PATH))
+        return await endpoints.request_export(request, export_type, path, _EXPORT_ROUTE)
 
     links: dict[str, dict[str, Any]] = {
         "getExport": {"operationId": "getExport"},
@@ -230,7 +232,7 @@ def _resend_description(policies: Policies) -> str:
 
 def _resend() -> Operation[ExportEndpoints]:
     async def endpoint(endpoints: ExportEndpoints, request: Request) -> Response:
-        return await endpoints.resend_email(request, route_path(RESEND_PATH))
+        return await endpoints.resend_email(request, _RESEND_ROUTE)
 
     receipt = ResendEmailResponse(
         export_id=READY_ID,
