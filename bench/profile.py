@@ -47,7 +47,7 @@ WATCHED = (
     "redact_secrets",
     "configure_logging",
     "RequestContext.__call__",
-    "IdempotentRequests.run",
+    "IdempotentRequests.begin",
     "AsyncpgUnitOfWork.__aenter__",
     "AsyncpgUnitOfWork.__aexit__",
     "AsyncpgUnitOfWork.commit",

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from starlette.applications import Starlette
 
 from export_resend.adapters.http import create_http_app
-from export_resend.adapters.http.app import Identify
+from export_resend.adapters.http.exports import Identify
 from export_resend.adapters.sql import Database, SqlAlchemyUnitOfWork
 from export_resend.application.create_api_key import CreateApiKey, CreateApiKeyCommand
 from export_resend.application.download_export import DownloadExport

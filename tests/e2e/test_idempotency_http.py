@@ -10,8 +10,6 @@ from uuid import uuid4
 
 import httpx
 import pytest
-from starlette.requests import Request
-from starlette.responses import PlainTextResponse
 
 from export_resend.adapters.http.idempotency import IdempotentRequests
 from export_resend.application.authenticate_caller import hash_api_key
@@ -67,6 +65,31 @@ async def test_the_same_resend_twice_with_one_key_sends_one_email(api: Api) -> N
     assert sent_after_first == 1
     assert await _sent(api) == 1
     assert len(api.world.deliveries(target.id)) == 1
+
+
+@pytest.mark.parametrize("route", [*REQUEST_ROUTES, "/v1/exports/{id}/resend-email"])
+async def test_a_replay_answers_the_first_answers_bytes_warnings_and_location_too(
+    api: Api, route: str
+) -> None:
+    target = await api.world.add_export(export(OLIVIA))
+    headers = {**api.headers(OLIVIA, **_key()), "content-type": "application/json"}
+    body = b'{"to": "x@evil.example", "cc": ["a@x.io", "A@x.io"], "bcc": []}'
+    url = route.format(id=target.id)
+
+    first = await api.client.post(url, headers=headers, content=body)
+    api.world.clock.advance(timedelta(hours=1))
+    second = await api.client.post(url, headers=headers, content=body)
+
+    assert first.status_code in (200, 202)
+    assert second.status_code == first.status_code
+    assert second.content == first.content
+    assert [w["code"] for w in first.json()["warnings"]] == [
+        "FIELD_IGNORED",
+        "FIELD_IGNORED",
+        "CC_DUPLICATE_REMOVED",
+    ]
+    assert second.headers.get("Location") == first.headers.get("Location")
+    assert second.headers["Idempotent-Replayed"] == "true"
 
 
 @pytest.mark.parametrize("route", REQUEST_ROUTES)
@@ -378,27 +401,16 @@ async def test_a_request_cancelled_midway_gives_its_key_back(api: Api) -> None:
     requests = IdempotentRequests(
         begin=container.begin_idempotent_request(), release=container.release_idempotency_key()
     )
-    headers = {**api.headers(OLIVIA), "idempotency-key": "k-cancelled"}
-    request = Request(
-        {
-            "type": "http",
-            "method": "POST",
-            "path": "/x",
-            "headers": [(k.encode(), v.encode()) for k, v in headers.items()],
-        }
-    )
     started = asyncio.Event()
 
-    async def forever(_: object) -> str:
-        started.set()
-        await asyncio.Event().wait()
-        return "never"
+    async def forever() -> None:
+        claim = await requests.begin(OLIVIA, "POST /x", "k-cancelled", {})
+        assert isinstance(claim, Claim)
+        async with requests.releasing(claim):
+            started.set()
+            await asyncio.Event().wait()
 
-    running = asyncio.create_task(
-        requests.run(
-            request, OLIVIA, name="POST /x", body={}, call=forever, respond=PlainTextResponse
-        )
-    )
+    running = asyncio.create_task(forever())
     await started.wait()
     assert len(api.world.store.idempotency) == 1  # held while the request runs
     running.cancel()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -19,14 +20,9 @@ from openapi_spec_validator import validate
 from starlette.requests import ClientDisconnect, Request
 from starlette.routing import Route
 
-from export_resend.adapters.http.app import EXPORT_ROUTES, create_http_app
-from export_resend.adapters.http.openapi import (
-    OPENAPI_PATH,
-    ROUTE_INDEPENDENT,
-    OpenApiEndpoint,
-    openapi_document,
-)
-from export_resend.adapters.http.openapi.operations import operations
+from export_resend.adapters.http.app import create_http_app
+from export_resend.adapters.http.idempotency import MAX_KEY_LENGTH, checked_key
+from export_resend.adapters.http.openapi import ROUTE_INDEPENDENT, OpenApiEndpoint
 from export_resend.adapters.http.openapi.problem_examples import DEFAULT_EXAMPLES
 from export_resend.adapters.http.problems import (
     INTERNAL_ERROR,
@@ -39,6 +35,7 @@ from export_resend.adapters.http.problems import (
     UnsupportedMediaType,
     handle_error,
 )
+from export_resend.adapters.http.routes import OPENAPI_PATH
 from export_resend.adapters.http.schemas import Problem, ResendEmailRequest
 from export_resend.application.check_readiness import NotReady
 from export_resend.application.errors import (
@@ -48,12 +45,7 @@ from export_resend.application.errors import (
     Unauthenticated,
     ValidationFailed,
 )
-from export_resend.application.idempotency import (
-    MAX_KEY_LENGTH,
-    IdempotencyKeyInUse,
-    IdempotencyKeyReused,
-    checked_key,
-)
+from export_resend.application.idempotency import IdempotencyKeyInUse, IdempotencyKeyReused
 from export_resend.application.resend_export_email import ResendExportEmailCommand
 from export_resend.domain.caller import ClientType
 from export_resend.domain.errors import (
@@ -68,11 +60,13 @@ from export_resend.domain.errors import (
 )
 from export_resend.domain.export import ExportStatus, ExportType
 from export_resend.domain.ports import StorageUnavailable
+from export_resend.domain.recipients import MAX_CC_RECIPIENTS
 from export_resend.main import create_app
-from tests.conftest import World
+from tests.conftest import World, make_world
 from tests.e2e.conftest import Api
+from tests.e2e.document import OPERATIONS, document
 
-DOCUMENT = openapi_document(EXPORT_ROUTES)
+DOCUMENT = document()
 METHODS = {"get", "post", "put", "patch", "delete"}
 
 
@@ -235,7 +229,7 @@ async def test_every_problem_example_is_what_the_handler_answers_to_its_error() 
     """Body, status and headers: each example is its error as ``handle_error`` answers it at
     the operation's path, so the document cannot drift from what the service says."""
     checked = 0
-    for operation in operations(EXPORT_ROUTES):
+    for operation in OPERATIONS:
         responses = DOCUMENT["paths"][operation.path][operation.method]["responses"]
         for problem in (*operation.problems, INTERNAL_ERROR):
             documented = _resolve(responses[str(problem.status)])
@@ -421,3 +415,20 @@ def test_docs_api_lists_the_request_headers_of_the_document() -> None:
     }
     assert "X-Request-Id" in in_document  # the service takes the caller's (access.py)
     assert _docs_table("Request headers") == in_document | {"dj-api-key", "Content-Type"}
+
+
+async def test_the_numbers_of_the_document_are_those_of_the_code_and_the_settings() -> None:
+    world = make_world(resend_limit_per_hour=3, idempotency_retention=timedelta(hours=2))
+    transport = httpx.ASGITransport(app=create_app(container=world.container))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        served = (await client.get(OPENAPI_PATH)).json()
+    resend = served["paths"]["/v1/exports/{exportId}/resend-email"]["post"]["description"]
+    key = served["components"]["parameters"]["IdempotencyKey"]
+    assert "At most 3 resends per export in any rolling hour." in resend
+    assert f"at most {MAX_CC_RECIPIENTS} bare addresses" in resend
+    assert "within 2 hours" in key["description"]
+    assert key["schema"]["maxLength"] == MAX_KEY_LENGTH
+    assert "per rolling hour" in served["info"]["description"]
+    assert DOCUMENT["components"]["parameters"]["IdempotencyKey"]["description"].count(
+        "within 24 hours"
+    )

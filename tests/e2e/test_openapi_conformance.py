@@ -38,12 +38,12 @@ from schemathesis.checks import (
 from schemathesis.python.asgi import shutdown_lifespans
 from starlette.applications import Starlette
 
-from export_resend.adapters.http.app import EXPORT_ROUTES
-from export_resend.adapters.http.openapi import EXAMPLE_EXPORT_IDS, openapi_document
+from export_resend.adapters.http.openapi import EXAMPLE_EXPORT_IDS
 from export_resend.domain.caller import ClientType
 from export_resend.domain.export import Export, ExportFile, ExportStatus
 from export_resend.main import create_app
 from tests.conftest import World, clear_outside_settings, make_world
+from tests.e2e.document import document
 from tests.factories import NOW, TTL, caller, export
 
 RESPONSE_CHECKS = [
@@ -182,7 +182,7 @@ def app(seeded: Seeded) -> Iterator[Starlette]:
 # pytest 9.2 (it sets Node._nodeid, which is gone), so the document is built here, as the app
 # builds it; test_openapi.py's test_the_document_is_served_without_credentials holds the
 # served document to this one.
-schema = schemathesis.openapi.from_dict(openapi_document(EXPORT_ROUTES))
+schema = schemathesis.openapi.from_dict(document())
 
 
 @schema.parametrize()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.routing import Mount
 
 from export_resend.main import create_app
 from tests.e2e import asgi
@@ -165,3 +168,42 @@ async def test_a_content_length_of_thousands_of_digits_is_not_a_crash(
     assert response.status == answer, response.body
     if answer == 413:
         assert (response.json()["code"], response.reads) == ("PAYLOAD_TOO_LARGE", 0)
+
+
+@pytest.mark.parametrize("slash", ["%2f", "%2F"])
+@pytest.mark.parametrize("route", ["emails", "resend-email", "download?token=t"])
+async def test_an_encoded_slash_in_the_path_reaches_no_route(
+    api: Api, slash: str, route: str
+) -> None:
+    """``/v1/exports/{id}%2Femails`` decodes to the emails route's path; a client meant an
+    export id holding a ``/``, so it names no route (docs/decisions.md)."""
+    target = await api.world.add_export(export(OLIVIA))
+    method = "POST" if route == "resend-email" else "GET"
+    response = await api.client.request(
+        method, f"/v1/exports/{target.id}{slash}{route}", headers=api.headers(OLIVIA)
+    )
+    assert (response.status_code, response.json()["code"]) == (404, "ROUTE_NOT_FOUND")
+    assert api.world.deliveries(target.id) == []
+
+
+async def test_an_encoded_slash_reaches_no_route_of_an_app_a_host_mounts(api: Api) -> None:
+    target = await api.world.add_export(export(OLIVIA))
+    host = Starlette(routes=[Mount("/exports-api", app=create_app(container=api.world.container))])
+    transport = httpx.ASGITransport(app=host)
+    async with httpx.AsyncClient(transport=transport, base_url="http://host") as client:
+        plain = await client.get(
+            f"/exports-api/v1/exports/{target.id}/emails", headers=api.headers(OLIVIA)
+        )
+        encoded = await client.get(
+            f"/exports-api/v1/exports/{target.id}%2Femails", headers=api.headers(OLIVIA)
+        )
+    assert plain.status_code == 200
+    assert (encoded.status_code, encoded.json()["code"]) == (404, "ROUTE_NOT_FOUND")
+
+
+async def test_a_percent_that_encodes_no_slash_is_answered_as_before(api: Api) -> None:
+    target = await api.world.add_export(export(OLIVIA))
+    response = await api.client.get(
+        f"/v1/exports/{target.id}%2Demails", headers=api.headers(OLIVIA)
+    )
+    assert (response.status_code, response.json()["code"]) == (400, "VALIDATION_FAILED")

@@ -8,15 +8,25 @@ from pathlib import Path
 from uuid import UUID, uuid4
 
 import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from pydantic import BaseModel
 from sqlalchemy import Connection, inspect
+from sqlalchemy.dialects.postgresql import JSONB
 
+from export_resend.adapters.http.schemas import ExportRequestedResponse, ResendEmailResponse
 from export_resend.adapters.sql import Database
 from export_resend.adapters.sql.database import HEAD_REVISION, alembic_config
 from export_resend.adapters.sql.schema import exports, metadata
-from export_resend.domain.export import ExportStatus
+from export_resend.application.errors import FieldIssue
+from export_resend.application.request_export import ExportRequestSummary
+from export_resend.application.resend_export_email import ResendSummary
+from export_resend.domain.delivery import DeliveryStatus
+from export_resend.domain.export import ExportStatus, ExportType
+from export_resend.domain.idempotency import IdempotencyKey
+from export_resend.domain.recipients import Recipients
 from tests.postgres import scratch_database
 
 PENDING_ID = UUID("1a2b3c4d-0000-4000-8000-000000000004")
@@ -105,3 +115,112 @@ async def test_exports_left_pending_before_generation_existed_are_failed_not_gen
     assert export.status is ExportStatus.FAILED
     assert export.failure_reason is not None
     assert "request it again" in export.failure_reason
+
+
+_LEGACY_KEYS = sa.table(
+    "idempotency_keys",
+    *(sa.column(name) for name in ("scope", "request", "key", "fingerprint", "response_status")),
+    *(sa.column(name, sa.DateTime(timezone=True)) for name in ("created_at", "expires_at")),
+    sa.column("response_headers", sa.JSON().with_variant(JSONB(), "postgresql")),
+    sa.column("response_body", sa.LargeBinary),
+)
+"""``idempotency_keys`` as revision 0005 made it: answers stored as bytes."""
+_T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+_IGNORED = [FieldIssue("FIELD_IGNORED", "to", "not a field of this request; ignored")]
+_RESENT = ResendSummary(
+    export_id=PENDING_ID,
+    export_type=ExportType.SUPPLIER_PAYOUTS,
+    recipients=Recipients("olivia@acme.example.com", ("ceo@acme.example.com",)),
+    delivery_id=uuid4(),
+    delivery_status=DeliveryStatus.QUEUED,
+    queued_at=datetime(2026, 3, 1, 11, 59, 1, 234567, tzinfo=UTC),
+    warnings=(FieldIssue("CC_DUPLICATE_REMOVED", "cc[1]", "ceo@acme.example.com appears"),),
+)
+_QUEUED = ExportRequestSummary(
+    export_id=uuid4(),
+    export_type=ExportType.FUNDING_TRANSFERS,
+    status=ExportStatus.PENDING,
+    requested_at=datetime(2026, 3, 1, 11, 59, tzinfo=UTC),
+    cc=("cfo@acme.example.com",),
+    warnings=(),
+)
+
+
+def _answered(model: BaseModel) -> bytes:
+    return model.model_dump_json(by_alias=True).encode()  # as the HTTP adapter writes it
+
+
+def _legacy(key: str, request: str, status: int | None, body: bytes | None) -> dict[str, object]:
+    headers = [["content-type", "application/json"]]
+    if status == 202:
+        headers.append(["location", f"/v1/exports/{_QUEUED.export_id}"])
+    return {
+        "scope": "digest",
+        "request": request,
+        "key": key,
+        "fingerprint": "f" * 64,
+        "created_at": _T0,
+        "expires_at": _T0 + timedelta(hours=24),
+        "response_status": status,
+        "response_headers": None if status is None else headers,
+        "response_body": body,
+    }
+
+
+async def test_keys_answered_before_results_were_data_keep_replaying_the_same_answer(
+    empty: Database,
+) -> None:
+    resend = f"POST /v1/exports/{PENDING_ID}/resend-email"
+    request = "POST /v1/payments/funding-transfers/export"
+    first_resend = _answered(ResendEmailResponse.of(_RESENT, _IGNORED))
+    first_request = _answered(ExportRequestedResponse.of(_QUEUED, []))
+    await empty.upgrade("0005")
+    async with empty.engine.begin() as connection:
+        await connection.execute(
+            _LEGACY_KEYS.insert(),
+            [
+                _legacy("resent", resend, 200, first_resend),
+                _legacy("queued", request, 202, first_request),
+                _legacy("in-flight", request, None, None),
+                _legacy("unreadable", request, 202, b"not json"),
+            ],
+        )
+
+    await empty.upgrade()
+
+    async with empty.unit_of_work() as uow:
+        found = {
+            key: await uow.idempotency.get(IdempotencyKey("digest", name, key))
+            for key, name in [
+                ("resent", resend),
+                ("queued", request),
+                ("in-flight", request),
+                ("unreadable", request),
+            ]
+        }
+    resent, queued, in_flight = found["resent"], found["queued"], found["in-flight"]
+    assert resent is not None
+    assert resent.result is not None
+    assert queued is not None
+    assert queued.result is not None
+    # the replay is answered by the function that answers a first request: the same bytes
+    replayed = ResendSummary.from_data(resent.result)
+    assert replayed == _RESENT
+    assert _answered(ResendEmailResponse.of(replayed, _IGNORED)) == first_resend
+    assert ExportRequestSummary.from_data(queued.result) == _QUEUED
+    assert in_flight is not None
+    assert in_flight.result is None
+    assert found["unreadable"] is None
+
+    await empty.downgrade("0005")
+    async with empty.engine.connect() as connection:
+        rows = (await connection.execute(sa.select(_LEGACY_KEYS))).mappings().all()
+    answers = {row["key"]: row for row in rows}
+    assert bytes(answers["resent"]["response_body"]) == _answered(
+        ResendEmailResponse.of(_RESENT, [])  # the warnings of HTTP's own are not data
+    )
+    assert bytes(answers["queued"]["response_body"]) == first_request
+    assert (
+        answers["queued"]["response_headers"] == _legacy("", request, 202, None)["response_headers"]
+    )
+    assert answers["in-flight"]["response_body"] is None

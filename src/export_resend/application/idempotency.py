@@ -1,12 +1,13 @@
-"""Idempotency keys: a retried request is answered with the first response, never run twice.
+"""Idempotency keys: a retried request is answered with the first one's result, never run twice.
 
 A request with a key first *begins*: the key is reserved in its own short transaction
-(``BeginIdempotentRequest``). The use case then runs, and records its response under the
-key **in the same transaction as its effect** (``IdempotentResponse.record``), so that a
-crash can never leave an effect without its stored response, or the reverse. A request
-that fails records nothing and gives its key back (``ReleaseIdempotencyKey``), so a retry
-with the same key runs again. A holder that died mid-request holds the key until its lease
-ends; then a retry takes it over.
+(``BeginIdempotentRequest``), which answers a ``Claim``, or a ``Replay`` of the result a
+first request recorded. Given the claim, the use case runs and records its own result under
+the key, as data, **in the same transaction as its effect** (``Claim.record``), so that a
+crash can never leave an effect without its recorded result, or the reverse. A request that
+fails records nothing and gives its key back (``ReleaseIdempotencyKey``), so a retry with the
+same key runs again. A holder that died mid-request holds the key until its lease ends; then
+a retry takes it over.
 """
 
 from __future__ import annotations
@@ -14,29 +15,17 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Generic, TypeVar
+from typing import Any
 from uuid import UUID, uuid4
 
-from export_resend.application.errors import (
-    ApplicationError,
-    FieldErrorCode,
-    FieldIssue,
-    ValidationFailed,
-)
+from export_resend.application.errors import ApplicationError
 from export_resend.domain.caller import Caller
-from export_resend.domain.idempotency import IdempotencyKey, IdempotencyRecord, StoredResponse
+from export_resend.domain.idempotency import IdempotencyKey, IdempotencyRecord, Result
 from export_resend.domain.ports import Clock, DuplicateId, UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
-
-MAX_KEY_LENGTH = 255
-HEADER = "Idempotency-Key"
-_PRINTABLE = frozenset(range(0x20, 0x7F))
-
-ResultT = TypeVar("ResultT")
 
 
 class IdempotencyKeyReused(ApplicationError):
@@ -57,20 +46,6 @@ class IdempotencyKeyInUse(ApplicationError):
         self.retry_after_seconds = retry_after_seconds
 
 
-def checked_key(value: str) -> str:
-    """``value`` if it can be an idempotency key (1 to 255 printable ASCII characters);
-    otherwise ``ValidationFailed`` naming the header."""
-    if not value:
-        code, reason = FieldErrorCode.MISSING, "must not be empty"
-    elif len(value) > MAX_KEY_LENGTH:
-        code, reason = FieldErrorCode.SIZE_LIMIT_EXCEEDED, f"at most {MAX_KEY_LENGTH} characters"
-    elif not all(ord(c) in _PRINTABLE for c in value):
-        code, reason = FieldErrorCode.BAD_FORMAT, "printable ASCII characters only"
-    else:
-        return value
-    raise ValidationFailed([FieldIssue(code.value, HEADER, reason)])
-
-
 def idempotency_scope(caller: Caller) -> str:
     """Whose keys are one namespace: the API key's digest, or for a caller a host made from
     its own identity, a digest of its tenant and user."""
@@ -80,25 +55,34 @@ def idempotency_scope(caller: Caller) -> str:
 
 
 def fingerprint(body: Any) -> str:
-    """The SHA-256 of ``body`` (parsed JSON) in canonical form: the same request sent with
-    other spacing or key order has the same fingerprint."""
+    """The SHA-256 of ``body`` (a request's parsed JSON) in canonical form: the same request
+    sent with other spacing or key order has the same fingerprint."""
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """This request holds ``key`` (until its lease ends) and may record its response."""
+    """This request holds ``key`` (until its lease ends) and may record its result."""
 
     key: IdempotencyKey
     lease_id: UUID
 
+    async def record(self, uow: UnitOfWork, result: Result) -> None:
+        """Record ``result`` under the key in ``uow``, before it commits; raise
+        ``IdempotencyKeyInUse`` (and so roll the effect back) if the key was taken over."""
+        record = await uow.idempotency.get(self.key, lock=True)
+        if record is None or not record.held_by(self.lease_id):
+            raise IdempotencyKeyInUse(1)
+        await uow.idempotency.update(record.completed(result))
+
 
 @dataclass(frozen=True, slots=True)
 class Replay:
-    """The key's request already succeeded: answer with ``response`` and do nothing."""
+    """The key's request already succeeded: answer from the ``result`` it recorded, and do
+    nothing."""
 
-    response: StoredResponse
+    result: Result
 
 
 class BeginIdempotentRequest:
@@ -123,6 +107,11 @@ class BeginIdempotentRequest:
         self._retention = retention
         self._lease = lease
 
+    @property
+    def retention(self) -> timedelta:
+        """How long a key is remembered, from its first use."""
+        return self._retention
+
     async def __call__(self, key: IdempotencyKey, fingerprint: str) -> Claim | Replay:
         lease_id = uuid4()
         for _ in range(2):  # a second pass reads the record of a concurrent first use
@@ -146,8 +135,8 @@ class BeginIdempotentRequest:
                         return Claim(key, lease_id)
                     if record.fingerprint != fingerprint:
                         raise IdempotencyKeyReused()
-                    if record.response is not None:
-                        return Replay(record.response)
+                    if record.result is not None:
+                        return Replay(record.result)
                     if record.is_held(now):
                         raise IdempotencyKeyInUse(record.retry_after_seconds(now))
                     await uow.idempotency.update(record.taken_over(lease_id, now, self._lease))
@@ -158,27 +147,8 @@ class BeginIdempotentRequest:
         raise IdempotencyKeyInUse(1)
 
 
-@dataclass(frozen=True, slots=True)
-class IdempotentResponse(Generic[ResultT]):
-    """What a use case needs to store its response under a claimed key: the claim, and how
-    its result is answered (``respond``, given by the caller: the HTTP adapter)."""
-
-    claim: Claim
-    respond: Callable[[ResultT], StoredResponse]
-
-    async def record(self, uow: UnitOfWork, result: ResultT) -> StoredResponse:
-        """Store the response to ``result`` in ``uow``, before it commits; raise
-        ``IdempotencyKeyInUse`` (and so roll the effect back) if the key was taken over."""
-        response = self.respond(result)
-        record = await uow.idempotency.get(self.claim.key, lock=True)
-        if record is None or not record.held_by(self.claim.lease_id):
-            raise IdempotencyKeyInUse(1)
-        await uow.idempotency.update(record.completed(response))
-        return response
-
-
 class ReleaseIdempotencyKey:
-    """Give a claimed key back, unanswered, after its request failed: the next request with
+    """Give a claimed key back, without a result, after its request failed: the next request with
     it runs anew. Never raises: a key not given back is free when its lease ends."""
 
     def __init__(self, *, unit_of_work: UnitOfWorkFactory) -> None:

@@ -1,15 +1,35 @@
-"""Request an export: a PENDING export and its generation job, queued together."""
+"""Request an export: a PENDING export and its generation job, queued together.
+
+The body of each export type's request is derived from the domain's catalogue
+(``domain/export_types.py``): the CC list, and one field per field of the type's filters,
+read from JSON as the Python type of that field says (``_wire_type``). A new export type
+needs nothing here, unless its filters hold a type of value no filter held before.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import logging
 import re
-from collections.abc import Collection
+import types
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Self
-from uuid import uuid4
+from enum import StrEnum
+from typing import (
+    Annotated,
+    Any,
+    ClassVar,
+    Optional,
+    Self,
+    Union,
+    get_args,
+    get_origin,
+    get_type_hints,
+)
+from uuid import UUID, uuid4
 
 from pydantic import (
     AfterValidator,
@@ -25,22 +45,17 @@ from pydantic_core import PydanticCustomError
 
 from export_resend.application.addresses import CcList
 from export_resend.application.errors import FieldErrorCode, FieldIssue, ValidationFailed
-from export_resend.application.idempotency import IdempotentResponse
+from export_resend.application.idempotency import Claim
 from export_resend.application.resend_export_email import cc_warnings
 from export_resend.application.validation import Command
 from export_resend.domain.caller import Caller
 from export_resend.domain.errors import ExportTypeNotServed
-from export_resend.domain.export import Export, ExportType
+from export_resend.domain.export import Export, ExportStatus, ExportType
+from export_resend.domain.export_types import KINDS, ExportKind
 from export_resend.domain.generation import GenerationJob
+from export_resend.domain.idempotency import Result
 from export_resend.domain.ports import Clock, GenerationNotifier, UnitOfWorkFactory
-from export_resend.domain.records import (
-    BalanceAccountType,
-    ExportFilters,
-    FundingTransferFilters,
-    FundingTransferStatus,
-    TransactionEventFilters,
-    TransactionEventStatus,
-)
+from export_resend.domain.records import ExportFilters
 
 log = logging.getLogger(__name__)
 
@@ -70,33 +85,37 @@ def _date_text(value: object) -> object:
 
 Moment = Annotated[AwareDatetime, BeforeValidator(_date_text), AfterValidator(_in_utc)]
 """A date with a zone, given as ISO 8601 text (or a ``datetime``), given back in UTC."""
-SupplierId = Annotated[
+Identifier = Annotated[
     str,
     StringConstraints(
         min_length=1, max_length=128, strict=True, pattern=r"^[^\x00-\x1f\x7f-\x9f]*$"
     ),
 ]
-"""Any text but control characters: no supplier id holds one, and PostgreSQL cannot store a
-NUL (the filters are kept as JSONB)."""
+"""Any text but control characters: no identifier (a supplier id) holds one, and PostgreSQL
+cannot store a NUL (the filters are kept as JSONB)."""
+MAX_NAMES = 50
+"""The most values of a value set (statuses) one filter may list."""
+MAX_IDENTIFIERS = 100
+"""The most identifiers (supplier ids) one filter may list."""
+_BOUNDS = (("_min", "_max"), ("_from", "_to"))
+"""A field ``x_min`` (or ``x_from``) is the lower bound of the ``x_max`` (``x_to``) beside it."""
 
 
-def _check_bounds(low: Any, high: Any, low_name: str, high_name: str) -> None:
-    # raised as it is, through pydantic: an error of the whole model would name no field,
-    # and the API names the upper bound
-    if low is not None and high is not None and low > high:
-        message = (
-            f"must not be before {low_name}"
-            if isinstance(low, datetime)
-            else (f"must not be below {low_name}")
-        )
-        raise ValidationFailed([FieldIssue(FieldErrorCode.BAD_FORMAT.value, high_name, message)])
+def _check_bounds(low: Any, high: Any, low_name: str, high_name: str) -> FieldIssue | None:
+    if low is None or high is None or low <= high:
+        return None
+    relation = "before" if isinstance(low, datetime) else "below"
+    return FieldIssue(
+        FieldErrorCode.BAD_FORMAT.value, high_name, f"must not be {relation} {low_name}"
+    )
 
 
 class ExportCommand(Command):
     """What every export request may say: who gets the email in copy.
 
-    ``cc`` absent, ``null`` or ``[]`` means no copy. The request's own filters are the
-    fields of its subclass; ``filters()`` returns them for the domain (``None``: all rows).
+    ``cc`` absent, ``null`` or ``[]`` means no copy. The command of a type with filters
+    (``command_of``) adds one field per filter; ``filters()`` returns them for the domain
+    (``None``: all rows).
     """
 
     model_config = ConfigDict(
@@ -113,76 +132,143 @@ class ExportCommand(Command):
         return None
 
 
-class TransactionEventsExportCommand(ExportCommand):
-    """A transaction events export: by event status, amount and last update."""
+class FilteredExportCommand(ExportCommand):
+    """The base of the commands ``command_of`` derives from a type's filters."""
 
-    statuses: Annotated[list[TransactionEventStatus], Field(max_length=50)] | None = None
-    amount_min: Amount | None = None
-    amount_max: Amount | None = None
-    updated_at_from: Moment | None = None
-    updated_at_to: Moment | None = None
-
-    @model_validator(mode="after")
-    def _bounds_in_order(self) -> Self:
-        _check_bounds(self.amount_min, self.amount_max, "amountMin", "amountMax")
-        _check_bounds(self.updated_at_from, self.updated_at_to, "updatedAtFrom", "updatedAtTo")
-        return self
-
-    def filters(self) -> TransactionEventFilters:
-        return TransactionEventFilters(
-            statuses=frozenset(self.statuses or ()),
-            amount_min=self.amount_min,
-            amount_max=self.amount_max,
-            updated_at_from=(self.updated_at_from),
-            updated_at_to=(self.updated_at_to),
-        )
-
-
-class FundingTransfersExportCommand(ExportCommand):
-    """A funding transfers export: by creation date, status, supplier, amount and the
-    types of the source and target balance accounts."""
-
-    created_at_from: Moment | None = None
-    created_at_to: Moment | None = None
-    statuses: Annotated[list[FundingTransferStatus], Field(max_length=50)] | None = None
-    supplier_ids: Annotated[list[SupplierId], Field(max_length=100)] | None = None
-    amount_min: Amount | None = None
-    amount_max: Amount | None = None
-    source_balance_account_type: BalanceAccountType | None = None
-    target_balance_account_type: BalanceAccountType | None = None
+    filters_type: ClassVar[type[ExportFilters]]
+    set_fields: ClassVar[frozenset[str]] = frozenset()
+    """The filters' sets, given as JSON arrays."""
+    bounds: ClassVar[tuple[tuple[str, str], ...]] = ()
+    """Pairs of fields, the lower bound then the upper one."""
 
     @model_validator(mode="after")
     def _bounds_in_order(self) -> Self:
-        _check_bounds(self.amount_min, self.amount_max, "amountMin", "amountMax")
-        _check_bounds(self.created_at_from, self.created_at_to, "createdAtFrom", "createdAtTo")
+        # raised as it is, through pydantic: an error of the whole model would name no
+        # field, and the API names the upper bound
+        issues = [
+            issue
+            for low, high in self.bounds
+            if (
+                issue := _check_bounds(
+                    getattr(self, low), getattr(self, high), to_camel(low), to_camel(high)
+                )
+            )
+        ]
+        if issues:
+            raise ValidationFailed(issues)
         return self
 
-    def filters(self) -> FundingTransferFilters:
-        return FundingTransferFilters(
-            created_at_from=(self.created_at_from),
-            created_at_to=(self.created_at_to),
-            statuses=frozenset(self.statuses or ()),
-            supplier_ids=frozenset(self.supplier_ids or ()),
-            amount_min=self.amount_min,
-            amount_max=self.amount_max,
-            source_balance_account_type=self.source_balance_account_type,
-            target_balance_account_type=self.target_balance_account_type,
-        )
+    def filters(self) -> ExportFilters:
+        values = {
+            field.name: getattr(self, field.name) for field in dataclasses.fields(self.filters_type)
+        }
+        for name in self.set_fields:
+            values[name] = frozenset(values[name] or ())
+        return self.filters_type(**values)
 
 
-COMMANDS: dict[ExportType, type[ExportCommand]] = {
-    ExportType.TRANSACTION_EVENTS: TransactionEventsExportCommand,
-    ExportType.SUPPLIER_PAYOUTS: ExportCommand,
-    ExportType.FUNDING_TRANSFERS: FundingTransfersExportCommand,
-    ExportType.MARKETPLACE_PAYOUTS: ExportCommand,
-}
-"""The request body of each export type."""
+def _wire_type(hint: Any) -> Any:
+    """How a filter field of type ``hint`` is read from JSON; always optional."""
+    args = get_args(hint)
+    if get_origin(hint) is frozenset:
+        (member,) = args
+        if isinstance(member, type) and issubclass(member, StrEnum):
+            names = types.GenericAlias(list, (member,))
+            return Optional[Annotated[names, Field(max_length=MAX_NAMES)]]  # noqa: UP045
+        if member is str:
+            return Optional[Annotated[list[Identifier], Field(max_length=MAX_IDENTIFIERS)]]  # noqa: UP045
+    elif get_origin(hint) in (Union, types.UnionType) and type(None) in args:
+        (value,) = (arg for arg in args if arg is not type(None))
+        if value is Decimal:
+            return Optional[Amount]  # noqa: UP045
+        if value is datetime:
+            return Optional[Moment]  # noqa: UP045
+        if isinstance(value, type) and issubclass(value, StrEnum):
+            return Optional[value]  # noqa: UP045
+    raise TypeError(f"no request field reads a filter of type {hint!r}: add it to _wire_type")
+
+
+def _filtered_command(kind: ExportKind, filters: type[ExportFilters]) -> type[ExportCommand]:
+    hints = get_type_hints(filters)
+    names = [field.name for field in dataclasses.fields(filters)]
+    namespace: dict[str, Any] = {
+        "__module__": __name__,
+        "__doc__": f"A {kind.label} export request: the CC list, and the filters of its rows.",
+        "__annotations__": {name: _wire_type(hints[name]) for name in names},
+        "filters_type": filters,
+        "set_fields": frozenset(n for n in names if get_origin(hints[n]) is frozenset),
+        "bounds": tuple(
+            (name, name.removesuffix(low) + high)
+            for name in names
+            for low, high in _BOUNDS
+            if name.endswith(low) and name.removesuffix(low) + high in names
+        ),
+        **dict.fromkeys(names),
+    }
+    name = kind.slug.title().replace("-", "") + "ExportCommand"
+    return types.new_class(name, (FilteredExportCommand,), {}, lambda ns: ns.update(namespace))
+
+
+@functools.cache
+def derived_command(kind: ExportKind) -> type[ExportCommand]:
+    """The body of a request for an export of ``kind``: ``ExportCommand`` for a kind without
+    filters, else a command with a field for each of its filters."""
+    return ExportCommand if kind.filters is None else _filtered_command(kind, kind.filters)
+
+
+def command_of(export_type: ExportType) -> type[ExportCommand]:
+    """The body of a request for an export of ``export_type`` (``derived_command``)."""
+    return derived_command(KINDS[export_type])
+
+
+COMMANDS: Mapping[ExportType, type[ExportCommand]] = types.MappingProxyType(
+    {export_type: command_of(export_type) for export_type in ExportType}
+)
+"""The request body of each export type, derived from the catalogue."""
+TransactionEventsExportCommand = command_of(ExportType.TRANSACTION_EVENTS)
+FundingTransfersExportCommand = command_of(ExportType.FUNDING_TRANSFERS)
 
 
 def command_fields(export_type: ExportType) -> frozenset[str]:
     """The body fields an export type's request reads (as the API names them)."""
-    model = COMMANDS[export_type]
+    model = command_of(export_type)
     return frozenset(info.alias or name for name, info in model.model_fields.items())
+
+
+@dataclass(frozen=True, slots=True)
+class ExportRequestSummary:
+    """What an export request did, in plain data: what its answer says, and what it records
+    under an idempotency key, so that a retry is answered exactly as the first request was."""
+
+    export_id: UUID
+    export_type: ExportType
+    status: ExportStatus
+    requested_at: datetime
+    cc: tuple[str, ...]
+    warnings: tuple[FieldIssue, ...]
+
+    def as_data(self) -> dict[str, Any]:
+        """This summary as JSON data."""
+        return {
+            "export_id": str(self.export_id),
+            "export_type": self.export_type.value,
+            "status": self.status.value,
+            "requested_at": self.requested_at.isoformat(),
+            "cc": list(self.cc),
+            "warnings": [dataclasses.asdict(w) for w in self.warnings],
+        }
+
+    @classmethod
+    def from_data(cls, data: Result) -> ExportRequestSummary:
+        """The summary ``as_data`` gave."""
+        return cls(
+            export_id=UUID(data["export_id"]),
+            export_type=ExportType(data["export_type"]),
+            status=ExportStatus(data["status"]),
+            requested_at=datetime.fromisoformat(data["requested_at"]),
+            cc=tuple(data["cc"]),
+            warnings=tuple(FieldIssue(**w) for w in data["warnings"]),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +277,19 @@ class ExportRequested:
 
     export: Export
     warnings: tuple[FieldIssue, ...]
+
+    @property
+    def summary(self) -> ExportRequestSummary:
+        """What this request did, in plain data."""
+        export = self.export
+        return ExportRequestSummary(
+            export_id=export.id,
+            export_type=export.type,
+            status=export.status,
+            requested_at=export.requested_at,
+            cc=export.cc,
+            warnings=self.warnings,
+        )
 
 
 class RequestExport:
@@ -232,10 +331,10 @@ class RequestExport:
         export_type: ExportType,
         command: ExportCommand,
         *,
-        idempotency: IdempotentResponse[ExportRequested] | None = None,
+        idempotency: Claim | None = None,
     ) -> ExportRequested:
-        """Queue the export; with ``idempotency``, its response is stored under the key in
-        the same transaction."""
+        """Queue the export; with ``idempotency`` (a claimed key), the summary of what was
+        queued is recorded under the key in the same transaction."""
         self._check_served(export_type)
         now = self._clock.now()
         export, cc = Export.request(
@@ -251,7 +350,7 @@ class RequestExport:
             await uow.exports.add(export)
             await uow.jobs.add(GenerationJob.queue(export.id, now))
             if idempotency is not None:
-                await idempotency.record(uow, requested)
+                await idempotency.record(uow, requested.summary.as_data())
             await uow.commit()
         self._notifier.export_requested(export.id)
         log.info(

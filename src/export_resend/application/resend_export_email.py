@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from pydantic import ConfigDict
@@ -11,12 +14,13 @@ from pydantic.alias_generators import to_camel
 
 from export_resend.application.addresses import CcList
 from export_resend.application.errors import FieldIssue
-from export_resend.application.idempotency import IdempotentResponse
+from export_resend.application.idempotency import Claim
 from export_resend.application.validation import Command
 from export_resend.domain.caller import Caller
-from export_resend.domain.delivery import Delivery, DeliveryKind, ResendLimit
+from export_resend.domain.delivery import Delivery, DeliveryKind, DeliveryStatus, ResendLimit
 from export_resend.domain.errors import ExportNotFound
-from export_resend.domain.export import Export
+from export_resend.domain.export import Export, ExportType
+from export_resend.domain.idempotency import Result
 from export_resend.domain.ports import Clock, DeliveryNotifier, UnitOfWorkFactory
 from export_resend.domain.recipients import CcRemoval, CcWarning, NormalizedCc, Recipients
 
@@ -48,6 +52,46 @@ class ResendExportEmailCommand(Command):
 
 
 @dataclass(frozen=True, slots=True)
+class ResendSummary:
+    """What a resend did, in plain data: what its answer says, and what it records under an
+    idempotency key, so that a retry is answered exactly as the first request was."""
+
+    export_id: UUID
+    export_type: ExportType
+    recipients: Recipients
+    delivery_id: UUID
+    delivery_status: DeliveryStatus
+    queued_at: datetime
+    warnings: tuple[FieldIssue, ...]
+
+    def as_data(self) -> dict[str, Any]:
+        """This summary as JSON data."""
+        return {
+            "export_id": str(self.export_id),
+            "export_type": self.export_type.value,
+            "to": self.recipients.to,
+            "cc": list(self.recipients.cc),
+            "delivery_id": str(self.delivery_id),
+            "delivery_status": self.delivery_status.value,
+            "queued_at": self.queued_at.isoformat(),
+            "warnings": [dataclasses.asdict(w) for w in self.warnings],
+        }
+
+    @classmethod
+    def from_data(cls, data: Result) -> ResendSummary:
+        """The summary ``as_data`` gave."""
+        return cls(
+            export_id=UUID(data["export_id"]),
+            export_type=ExportType(data["export_type"]),
+            recipients=Recipients(data["to"], tuple(data["cc"])),
+            delivery_id=UUID(data["delivery_id"]),
+            delivery_status=DeliveryStatus(data["delivery_status"]),
+            queued_at=datetime.fromisoformat(data["queued_at"]),
+            warnings=tuple(FieldIssue(**w) for w in data["warnings"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class ResendReceipt:
     """What was accepted: the recipients, the queued delivery, and what was dropped."""
 
@@ -55,6 +99,19 @@ class ResendReceipt:
     recipients: Recipients
     delivery: Delivery
     warnings: tuple[FieldIssue, ...]
+
+    @property
+    def summary(self) -> ResendSummary:
+        """What this resend did, in plain data."""
+        return ResendSummary(
+            export_id=self.export.id,
+            export_type=self.export.type,
+            recipients=self.recipients,
+            delivery_id=self.delivery.id,
+            delivery_status=self.delivery.status,
+            queued_at=self.delivery.queued_at,
+            warnings=self.warnings,
+        )
 
 
 def _warning(field: str, warning: CcWarning) -> FieldIssue:
@@ -74,8 +131,8 @@ class ResendExportEmail:
     ``ResendRateLimited`` (``limit`` counts the export's resends in the database, so it
     holds across processes), in that order of precedence. On success the delivery is
     committed to the outbox before this returns, and the dispatcher is told; sending never
-    happens inside this call. With ``idempotency``, the response is stored under its key
-    in that same transaction.
+    happens inside this call. With ``idempotency`` (a claimed key), the receipt's summary is
+    recorded under the key in that same transaction.
     """
 
     def __init__(
@@ -93,12 +150,17 @@ class ResendExportEmail:
         self._message_id_domain = message_id_domain
         self._limit = limit
 
+    @property
+    def limit(self) -> ResendLimit:
+        """How many resends of one export the rolling window allows."""
+        return self._limit
+
     async def __call__(
         self,
         caller: Caller,
         command: ResendExportEmailCommand,
         *,
-        idempotency: IdempotentResponse[ResendReceipt] | None = None,
+        idempotency: Claim | None = None,
     ) -> ResendReceipt:
         async with self._unit_of_work() as uow:
             # the exclusive lock makes an expiry wait for this resend, or this resend see
@@ -121,7 +183,7 @@ class ResendExportEmail:
             field = "cc" if command.cc is not None else "originalCc"
             receipt = ResendReceipt(export, plan.recipients, delivery, cc_warnings(field, plan.cc))
             if idempotency is not None:
-                await idempotency.record(uow, receipt)
+                await idempotency.record(uow, receipt.summary.as_data())
             await uow.commit()
         self._notifier.delivery_queued(delivery.id)
         log.info(

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 from uuid import UUID
+
+Result = Mapping[str, Any]
+"""What a request's use case recorded of its result: a JSON object (strings without NUL,
+numbers, booleans, null, arrays and objects), never the bytes of an answer."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,18 +25,10 @@ class IdempotencyKey:
 
 
 @dataclass(frozen=True, slots=True)
-class StoredResponse:
-    """The response given to the first request, replayed to any retry of it."""
-
-    status: int
-    headers: tuple[tuple[str, str], ...]
-    body: bytes
-
-
-@dataclass(frozen=True, slots=True)
 class IdempotencyRecord:
     """One key's state: in flight (held by ``lease_id`` until ``locked_until``), or done
-    (with its ``response``); either way kept until ``expires_at``."""
+    (with its ``result``, what every retry is answered from); either way kept until
+    ``expires_at``."""
 
     key: IdempotencyKey
     fingerprint: str
@@ -38,7 +36,7 @@ class IdempotencyRecord:
     expires_at: datetime
     lease_id: UUID | None = None
     locked_until: datetime | None = None
-    response: StoredResponse | None = None
+    result: Result | None = None
 
     @classmethod
     def begin(
@@ -60,11 +58,11 @@ class IdempotencyRecord:
 
     def is_held(self, now: datetime) -> bool:
         """Its first request is still running (or died less than a lease ago)."""
-        return self.response is None and self.locked_until is not None and now < self.locked_until
+        return self.result is None and self.locked_until is not None and now < self.locked_until
 
     def held_by(self, lease_id: UUID) -> bool:
-        """Whether ``lease_id`` holds the key and may record its response."""
-        return self.response is None and self.lease_id == lease_id
+        """Whether ``lease_id`` holds the key and may record its result."""
+        return self.result is None and self.lease_id == lease_id
 
     def retry_after_seconds(self, now: datetime) -> int:
         """Whole seconds until the lease ends (at least 1)."""
@@ -76,6 +74,6 @@ class IdempotencyRecord:
         """Held anew by ``lease_id``: the former holder's lease ran out before it answered."""
         return replace(self, lease_id=lease_id, locked_until=now + lease)
 
-    def completed(self, response: StoredResponse) -> IdempotencyRecord:
-        """Done: ``response`` is what every retry gets until the key expires."""
-        return replace(self, lease_id=None, locked_until=None, response=response)
+    def completed(self, result: Result) -> IdempotencyRecord:
+        """Done: every retry is answered from ``result`` until the key expires."""
+        return replace(self, lease_id=None, locked_until=None, result=result)

@@ -151,10 +151,11 @@ class GenerationJobRepository(Protocol):
 
 
 class IdempotencyKeyRepository(Protocol):
-    """Idempotency records in one unit of work, returned exactly as stored. ``get``: ``None``
-    if unknown, ``lock=True`` as for exports; ``add``: ``DuplicateId`` (of two units of work
-    adding one key, one commits); ``update``: ``UnknownId`` if unknown; ``remove``: no error
-    if unknown; ``purge``: deletes up to ``limit`` records expired by ``now``, says how many.
+    """Idempotency records in one unit of work, their JSON ``result`` returned equal to what
+    was stored. ``get``: ``None`` if unknown, ``lock=True`` as for exports; ``add``:
+    ``DuplicateId`` (of two units of work adding one key, one commits); ``update``:
+    ``UnknownId`` if unknown; ``remove``: no error if unknown; ``purge``: deletes up to
+    ``limit`` records expired by ``now``, says how many.
     """
 
     async def get(self, key: IdempotencyKey, *, lock: bool = False) -> IdempotencyRecord | None: ...

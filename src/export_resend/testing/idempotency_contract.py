@@ -17,7 +17,7 @@ from uuid import uuid4
 
 import pytest
 
-from export_resend.domain.idempotency import IdempotencyKey, IdempotencyRecord, StoredResponse
+from export_resend.domain.idempotency import IdempotencyKey, IdempotencyRecord
 from export_resend.domain.ports import DuplicateId, UnitOfWorkFactory, UnknownId
 
 _T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -25,11 +25,16 @@ _PAST = datetime(2001, 2, 3, 4, 5, 6, tzinfo=UTC)
 """Records purged by the purge test expire around here, long before anything else."""
 _DAY = timedelta(hours=24)
 _LEASE = timedelta(seconds=60)
-_RESPONSE = StoredResponse(
-    200,
-    (("content-type", "application/json"), ("location", "/v1/exports/x")),
-    b'{"cc":["caf\xc3\xa9@example.com"]}\x00\xff',
-)
+_RESULT = {
+    "export_id": "0b6a3e52-7c1f-4d8e-9a35-2f4c6b8d1e07",
+    "cc": ["café@example.com", "日本@example.com"],
+    "count": 3,
+    "sent": True,
+    "failure": None,
+    "warnings": [{"code": "DUPLICATE", "field": "cc[1]", "message": 'a "quoted" line\n'}],
+}
+"""A result as a use case records it: JSON of every kind but NUL (no database column of JSON
+need hold one)."""
 
 
 def _key(
@@ -71,17 +76,17 @@ class IdempotencyKeyRepositoryContract:
         record = _record(_key())
         await self._add(unit_of_work, record)
         assert await self._get(unit_of_work, record.key) == record
-        done = record.completed(_RESPONSE)
+        done = record.completed(_RESULT)
         async with unit_of_work() as uow:
             assert await uow.idempotency.get(record.key, lock=True) == record
             await uow.idempotency.update(done)
             await uow.commit()
         assert await self._get(unit_of_work, record.key) == done
 
-    async def test_an_empty_body_and_no_headers_come_back_as_such(
+    async def test_an_empty_result_comes_back_as_such(
         self, unit_of_work: UnitOfWorkFactory
     ) -> None:
-        done = _record(_key()).completed(StoredResponse(204, (), b""))
+        done = _record(_key()).completed({})
         await self._add(unit_of_work, done)
         assert await self._get(unit_of_work, done.key) == done
 
@@ -139,7 +144,7 @@ class IdempotencyKeyRepositoryContract:
         overtaken before it commits; the next locked read sees what it wrote."""
         record = _record(_key())
         await self._add(unit_of_work, record)
-        done = record.completed(_RESPONSE)
+        done = record.completed(_RESULT)
 
         async def read_locked() -> IdempotencyRecord | None:
             async with unit_of_work() as uow:

@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from export_resend.adapters.http.access import RESEND_ROUTE, RequestContext
+from export_resend.adapters.http.idempotency import mark_replayed
 from export_resend.adapters.http.problems import exception_handlers
 from export_resend.adapters.prometheus import PrometheusMetrics
 from export_resend.domain.errors import ExportNotFound
@@ -24,7 +25,7 @@ EXPORT_ID = "0b9a4a2e-6a43-4d53-9b1e-4c0f2a9d7e51"
 
 async def _resend(request: Request) -> Response:
     if request.query_params.get("replay"):
-        return JSONResponse({}, headers={"Idempotent-Replayed": "true"})
+        return JSONResponse({}, headers=mark_replayed(request.scope))
     if request.query_params.get("missing"):
         raise ExportNotFound(request.path_params["export_id"])
     return JSONResponse({})

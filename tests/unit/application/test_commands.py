@@ -21,6 +21,7 @@ from export_resend.application.request_export import (
 )
 from export_resend.application.resend_export_email import ResendExportEmailCommand
 from export_resend.application.validation import Command, validate
+from export_resend.domain.records import TransactionEventFilters
 
 EXPORT_ID = uuid4()
 JAN, FEB = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC)
@@ -144,10 +145,8 @@ def test_a_command_built_right_is_the_command() -> None:
     command = ResendExportEmailCommand(export_id=EXPORT_ID, cc=("A@x.io",))
     assert command.cc == ("A@x.io",)
     assert ResendExportEmailCommand.model_validate({"exportId": str(EXPORT_ID)}).cc is None
-    assert (
-        TransactionEventsExportCommand(amount_min=FIVE, amount_max=FIVE).filters().amount_min
-        == FIVE
-    )
+    bounded = TransactionEventsExportCommand.model_validate({"amount_min": FIVE, "amountMax": 5})
+    assert bounded.filters() == TransactionEventFilters(amount_min=FIVE, amount_max=FIVE)
     assert ListExportsCommand.model_validate_strings({"page": "2"}).page == 2
 
 

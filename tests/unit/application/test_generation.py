@@ -233,7 +233,7 @@ async def test_an_export_cut_off_too_many_times_is_failed_rather_than_retried_fo
 
 async def test_a_supplier_s_export_is_scoped_to_it_and_its_supplier_filter_ignored() -> None:
     world = make_world()
-    command = FundingTransfersExportCommand(supplier_ids=["supplier-acme"])
+    command = FundingTransfersExportCommand.model_validate({"supplier_ids": ["supplier-acme"]})
     requested = await world.container.request_export()(SAM, ExportType.FUNDING_TRANSFERS, command)
     assert requested.export.supplier_scope == "supplier-sam"
     assert requested.export.filters == FundingTransferFilters()

@@ -13,7 +13,6 @@ code and duration. Nothing else of the request is logged: no header, no body.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import re
 import time
@@ -27,15 +26,18 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from structlog.contextvars import bound_contextvars
 
-from export_resend.adapters.http.problems import PROBLEM_MEDIA_TYPE, handle_error
+from export_resend.adapters.http.idempotency import was_replayed
+from export_resend.adapters.http.openapi.components import route_path
+from export_resend.adapters.http.problems import answered_code, handle_error
+from export_resend.adapters.http.routes import RESEND_PATH
 from export_resend.application.telemetry import NO_METRICS, RequestMetrics
 
 log = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = "X-Request-Id"
-RESEND_ROUTE = "/v1/exports/{export_id}/resend-email"
+RESEND_ROUTE = route_path(RESEND_PATH)
+"""The route whose answers are counted as resend outcomes."""
 _WELL_FORMED = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-_PROBLEM_BODY_LIMIT = 64 * 1024
 
 
 def request_id(scope: Scope) -> str:
@@ -56,32 +58,13 @@ class _Answer:
         self.status = 0
         self.started = False
         self.finished = False
-        self.replayed = False
-        self._problem: bytearray | None = None
 
     def start(self, message: Message) -> None:
         self.started = True
         self.status = message["status"]
-        headers = MutableHeaders(scope=message)
-        self.replayed = headers.get("idempotent-replayed", "").lower() == "true"
-        if headers.get("content-type", "").startswith(PROBLEM_MEDIA_TYPE):
-            self._problem = bytearray()
 
     def body(self, message: Message) -> None:
-        if self._problem is not None and len(self._problem) < _PROBLEM_BODY_LIMIT:
-            self._problem += message.get("body", b"")
         self.finished = not message.get("more_body", False)
-
-    @property
-    def code(self) -> str | None:
-        """The problem code of a problem response."""
-        if not self._problem:
-            return None
-        try:
-            code = json.loads(self._problem).get("code")
-        except (ValueError, AttributeError):
-            return None
-        return code if isinstance(code, str) else None
 
 
 class RequestContext:
@@ -142,7 +125,7 @@ class RequestContext:
         method = scope["method"]
         route = getattr(scope.get("route"), "path", None)
         status = answer.status or 500
-        code = answer.code
+        code = answered_code(scope)
         log.info(
             "%s %s %d",
             method,
@@ -160,7 +143,7 @@ class RequestContext:
         )
         self._metrics.request_handled(method, route, status, seconds)
         if route == RESEND_ROUTE and method == "POST":
-            if answer.replayed:
+            if was_replayed(scope):
                 outcome = "replayed"
             elif 200 <= status < 300:
                 outcome = "accepted"

@@ -1,4 +1,4 @@
-"""The routes for operators and their tools: liveness, readiness and metrics.
+"""The endpoints for operators and their tools: liveness, readiness and metrics.
 
 They need no API key. ``/metrics`` tells how busy the service is and why requests fail:
 serve it to the monitoring network only, never through the public load balancer.
@@ -6,17 +6,11 @@ serve it to the monitoring network only, never through the public load balancer.
 
 from __future__ import annotations
 
-from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
-from export_resend.adapters.http.access import RequestContext
-from export_resend.adapters.http.problems import exception_handlers
 from export_resend.application.check_readiness import CheckReadiness
 from export_resend.application.scrape_metrics import ScrapeMetrics
-from export_resend.application.telemetry import NO_METRICS, RequestMetrics
 
 _NO_STORE = {"Cache-Control": "no-store"}
 
@@ -34,6 +28,11 @@ class OperationsEndpoints:
         self._check_readiness = check_readiness
         self._scrape_metrics = scrape_metrics
 
+    @property
+    def serves_metrics(self) -> bool:
+        """Whether there are metrics to serve."""
+        return self._scrape_metrics is not None
+
     async def livez(self, request: Request) -> Response:
         return JSONResponse({"status": "ok"}, headers=_NO_STORE)
 
@@ -42,38 +41,11 @@ class OperationsEndpoints:
             await self._check_readiness()  # NotReady: a 503 problem
         return JSONResponse({"status": "ok"}, headers=_NO_STORE)
 
-    def routes(self) -> list[Route]:
-        routes = [
-            Route("/livez", self.livez, methods=["GET"], name="livez"),
-            Route("/readyz", self.readyz, methods=["GET"], name="readyz"),
-        ]
-        scrape = self._scrape_metrics
-        if scrape is not None:
-
-            async def metrics(request: Request) -> Response:
-                page = await scrape()
-                return Response(page.body, media_type=page.media_type, headers=_NO_STORE)
-
-            routes.append(Route("/metrics", metrics, methods=["GET"], name="metrics"))
-        return routes
+    async def metrics(self, request: Request) -> Response:
+        if self._scrape_metrics is None:
+            raise LookupError("no metrics to serve: this route is not routed without them")
+        page = await self._scrape_metrics()
+        return Response(page.body, media_type=page.media_type, headers=_NO_STORE)
 
 
-def create_operations_app(
-    *,
-    check_readiness: CheckReadiness | None = None,
-    scrape_metrics: ScrapeMetrics | None = None,
-    request_metrics: RequestMetrics = NO_METRICS,
-) -> Starlette:
-    """Only the operations routes, with request ids and access lines: what a process that
-    serves no API (``export-resend worker``) shows its monitoring."""
-    routes = OperationsEndpoints(
-        check_readiness=check_readiness, scrape_metrics=scrape_metrics
-    ).routes()
-    return Starlette(
-        routes=routes,
-        middleware=[Middleware(RequestContext, routes=routes, metrics=request_metrics)],
-        exception_handlers=exception_handlers(),
-    )
-
-
-__all__ = ["OperationsEndpoints", "create_operations_app"]
+__all__ = ["OperationsEndpoints"]

@@ -11,6 +11,7 @@ from starlette.datastructures import URL
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import Scope
 
 from export_resend.application.check_readiness import NotReady
 from export_resend.application.errors import (
@@ -37,6 +38,7 @@ from export_resend.domain.ports import StorageUnavailable
 log = logging.getLogger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+_CODE_SCOPE = "export_resend.problem_code"
 STORAGE_RETRY_AFTER_SECONDS = 5
 """What a 503 STORAGE_UNAVAILABLE asks a client to wait before trying again."""
 
@@ -207,10 +209,19 @@ def _headers(exc: Exception) -> dict[str, str]:
 
 async def handle_error(request: Request, exc: Exception) -> Response:
     """Any error as its problem: a known one as ``PROBLEMS`` says, Starlette's own 404 and 405
-    (unknown route or method) too, anything else as a 500 that says nothing inside."""
+    (unknown route or method) too, anything else as a 500 that says nothing inside. The
+    problem's code is left in the request's scope for the access line (``answered_code``)."""
     if isinstance(exc, StorageUnavailable):
         log.warning("the database cannot be reached: %s", type(exc.__cause__ or exc).__name__)
-    return problem_answer(exc, _path(request)).response()
+    answer = problem_answer(exc, _path(request))
+    request.scope[_CODE_SCOPE] = answer.problem.code
+    return answer.response()
+
+
+def answered_code(scope: Scope) -> str | None:
+    """The code of the problem ``handle_error`` answered the request of ``scope`` with."""
+    code: str | None = scope.get(_CODE_SCOPE)
+    return code
 
 
 def exception_handlers() -> dict[Any, Any]:

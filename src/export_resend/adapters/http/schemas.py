@@ -15,8 +15,8 @@ from export_resend.application.errors import FieldIssue
 from export_resend.application.get_export import ExportDetails
 from export_resend.application.list_export_emails import ExportEmails
 from export_resend.application.list_exports import ExportList
-from export_resend.application.request_export import ExportRequested
-from export_resend.application.resend_export_email import ResendReceipt
+from export_resend.application.request_export import ExportRequestSummary
+from export_resend.application.resend_export_email import ResendSummary
 from export_resend.domain.caller import ClientType
 from export_resend.domain.delivery import (
     Delivery,
@@ -83,18 +83,16 @@ class ResendEmailResponse(_Body):
     warnings: list[IssueBody]
 
     @classmethod
-    def of(cls, receipt: ResendReceipt, extra_warnings: list[FieldIssue]) -> ResendEmailResponse:
+    def of(cls, resent: ResendSummary, extra_warnings: list[FieldIssue]) -> ResendEmailResponse:
         return cls(
-            export_id=receipt.export.id,
-            export_type=receipt.export.type,
+            export_id=resent.export_id,
+            export_type=resent.export_type,
             status=ExportStatus.READY,
-            recipients=RecipientsBody(to=receipt.recipients.to, cc=list(receipt.recipients.cc)),
+            recipients=RecipientsBody(to=resent.recipients.to, cc=list(resent.recipients.cc)),
             delivery=DeliveryBody(
-                id=receipt.delivery.id,
-                status=receipt.delivery.status,
-                queued_at=receipt.delivery.queued_at,
+                id=resent.delivery_id, status=resent.delivery_status, queued_at=resent.queued_at
             ),
-            warnings=[IssueBody.of(w) for w in (*extra_warnings, *receipt.warnings)],
+            warnings=[IssueBody.of(w) for w in (*extra_warnings, *resent.warnings)],
         )
 
 
@@ -141,15 +139,14 @@ class ExportRequestedResponse(_Body):
 
     @classmethod
     def of(
-        cls, requested: ExportRequested, extra_warnings: list[FieldIssue]
+        cls, requested: ExportRequestSummary, extra_warnings: list[FieldIssue]
     ) -> ExportRequestedResponse:
-        export = requested.export
         return cls(
-            export_id=export.id,
-            export_type=export.type,
-            status=export.status,
-            requested_at=export.requested_at,
-            cc=list(export.cc),
+            export_id=requested.export_id,
+            export_type=requested.export_type,
+            status=requested.status,
+            requested_at=requested.requested_at,
+            cc=list(requested.cc),
             warnings=[IssueBody.of(w) for w in (*extra_warnings, *requested.warnings)],
         )
 

@@ -56,7 +56,7 @@ from export_resend.domain.ports import (
     UnknownId,
 )
 
-_JSON_COLUMNS = {"cc", "results", "filters", "response_headers"}
+_JSON_COLUMNS = {"cc", "results", "filters", "result"}
 
 
 class _Sql:

@@ -17,7 +17,7 @@ from export_resend.domain.delivery import (
 )
 from export_resend.domain.export import Export, ExportFile, ExportStatus, ExportType
 from export_resend.domain.generation import GenerationJob
-from export_resend.domain.idempotency import IdempotencyKey, IdempotencyRecord, StoredResponse
+from export_resend.domain.idempotency import IdempotencyKey, IdempotencyRecord
 from export_resend.domain.recipients import Recipients
 from export_resend.domain.records import (
     BalanceAccountType,
@@ -151,7 +151,6 @@ def filters_from(export_type: ExportType, value: dict[str, Any] | None) -> Expor
 
 def idempotency_values(record: IdempotencyRecord) -> dict[str, Any]:
     """The column values of ``record``."""
-    response = record.response
     return {
         "scope": record.key.scope,
         "request": record.key.request,
@@ -161,21 +160,12 @@ def idempotency_values(record: IdempotencyRecord) -> dict[str, Any]:
         "expires_at": record.expires_at,
         "lease_id": record.lease_id,
         "locked_until": record.locked_until,
-        "response_status": None if response is None else response.status,
-        "response_headers": None if response is None else [list(h) for h in response.headers],
-        "response_body": None if response is None else response.body,
+        "result": None if record.result is None else dict(record.result),
     }
 
 
 def idempotency_from(row: Row) -> IdempotencyRecord:
     """The idempotency record a row holds."""
-    response = None
-    if row["response_status"] is not None:
-        response = StoredResponse(
-            status=row["response_status"],
-            headers=tuple((name, value) for name, value in row["response_headers"]),
-            body=bytes(row["response_body"]),
-        )
     return IdempotencyRecord(
         key=IdempotencyKey(row["scope"], row["request"], row["key"]),
         fingerprint=row["fingerprint"],
@@ -183,7 +173,7 @@ def idempotency_from(row: Row) -> IdempotencyRecord:
         expires_at=row["expires_at"],
         lease_id=row["lease_id"],
         locked_until=row["locked_until"],
-        response=response,
+        result=row["result"],
     )
 
 

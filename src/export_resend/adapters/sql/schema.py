@@ -15,7 +15,6 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
-    LargeBinary,
     MetaData,
     String,
     Table,
@@ -176,9 +175,7 @@ idempotency_keys = Table(
     # while the first request runs: who holds the key, and until when
     Column("lease_id", Uuid),
     Column("locked_until", UtcDateTime),
-    # once it has succeeded: the response to replay
-    Column("response_status", Integer),
-    Column("response_headers", Json),
-    Column("response_body", LargeBinary),
+    # once it has succeeded: its result, as its use case recorded it, to answer retries from
+    Column("result", Json),
     Index("ix_idempotency_keys_expiry", "expires_at"),
 )

@@ -3,11 +3,15 @@ an operation that turns its problems into responses."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import functools
+import re
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from datetime import timedelta
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
+from pydantic.alias_generators import to_snake
 from pydantic.json_schema import (
     GenerateJsonSchema,
     JsonSchemaMode,
@@ -15,7 +19,11 @@ from pydantic.json_schema import (
     models_json_schema,
 )
 from pydantic_core.core_schema import WithDefaultSchema
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
+from export_resend.adapters.http.idempotency import HEADER, KEY_PATTERN, MAX_KEY_LENGTH, REPLAYED
 from export_resend.adapters.http.openapi.examples import EXAMPLE_EXPORT_IDS, READY_ID
 from export_resend.adapters.http.openapi.problem_examples import DEFAULT_EXAMPLES, ProblemExample
 from export_resend.adapters.http.problems import (
@@ -34,11 +42,19 @@ from export_resend.adapters.http.schemas import (
     ResendEmailResponse,
     ServiceStatus,
 )
-from export_resend.application.idempotency import MAX_KEY_LENGTH
 from export_resend.application.list_exports import ListExportsCommand
-from export_resend.application.request_export import COMMANDS
+from export_resend.application.request_export import (
+    COMMANDS,
+    ExportCommand,
+    FilteredExportCommand,
+    derived_command,
+)
 from export_resend.domain.caller import ClientType
+from export_resend.domain.delivery import ResendLimit
+from export_resend.domain.export_types import KINDS
 
+OwnerT = TypeVar("OwnerT")
+_PARAMETER = re.compile(r"\{(\w+)\}")
 REQUEST_ID_REQUIRED = True
 """The document promises ``X-Request-Id`` on every response (``access.RequestContext``)."""
 
@@ -71,24 +87,54 @@ class _ComponentSchema(GenerateJsonSchema):
         return json_schema
 
 
-_DESCRIPTIONS = {
-    "ExportCommand": (
-        "The body of a supplier payouts or marketplace payouts export request: who gets the "
-        "email in copy. `cc` absent, `null` or `[]` means no copy. Other members are ignored, "
-        "each with a `FIELD_IGNORED` warning."
-    ),
-    "TransactionEventsExportCommand": (
-        "The body of a transaction events export request: the CC list and the filters (event "
-        "statuses, amount range, last update range; a bound left out is open). Other members "
-        "are ignored, each with a `FIELD_IGNORED` warning."
-    ),
-    "FundingTransfersExportCommand": (
-        "The body of a funding transfers export request: the CC list and the filters "
-        "(creation date range, statuses, suppliers, amount range, source and target balance "
-        "account types; a SUPPLIER's own supplier id is always applied). Other members are "
-        "ignored, each with a `FIELD_IGNORED` warning."
-    ),
-}
+@dataclass(frozen=True, slots=True)
+class Policies:
+    """What the document tells clients that this service's configuration decides."""
+
+    resend_limit: ResendLimit
+    idempotency_retention: timedelta
+
+
+def duration(span: timedelta) -> str:
+    """``span`` in words: "1 hour", "24 hours", "90 seconds"."""
+    seconds = int(span.total_seconds())
+    for unit, length in (("hour", 3_600), ("minute", 60)):
+        if seconds >= length and seconds % length == 0:
+            count = seconds // length
+            return f"{count} {unit}" + ("s" if count > 1 else "")
+    return f"{seconds} second" + ("s" if seconds != 1 else "")
+
+
+def rolling(span: timedelta) -> str:
+    """``span`` after "per rolling": "hour", "2 hours"."""
+    return duration(span).removeprefix("1 ")
+
+
+_IGNORED = "Other members are ignored, each with a `FIELD_IGNORED` warning."
+
+
+def _body_description(command: type[ExportCommand]) -> str:
+    """What the body of an export request holds, from the kinds it is the command of."""
+    kinds = [kind for kind in KINDS.values() if derived_command(kind) is command]
+    labels = " or ".join(kind.label for kind in kinds)
+    if not issubclass(command, FilteredExportCommand):
+        return (
+            f"The body of a {labels} export request: who gets the email in copy. `cc` absent, "
+            f"`null` or `[]` means no copy. {_IGNORED}"
+        )
+    filters = ", ".join(
+        f"`{info.alias}`" for name, info in command.model_fields.items() if name != "cc"
+    )
+    scoped = (
+        " A SUPPLIER's export holds its own rows only, whatever the filters say."
+        if any(ClientType.SUPPLIER in kind.requestable_by for kind in kinds)
+        else ""
+    )
+    return (
+        f"The body of a {labels} export request: the CC list (`cc`, as in every request) and "
+        f"the filters ({filters}). A bound left out is open, a list left out or empty takes "
+        f"any value.{scoped} {_IGNORED}"
+    )
 
 
 def _markdown(node: Any) -> Any:
@@ -125,8 +171,8 @@ def component_schemas() -> dict[str, Any]:
         _MODELS, ref_template="#/components/schemas/{model}", schema_generator=_ComponentSchema
     )
     schemas: dict[str, Any] = _markdown(top["$defs"])
-    for name, description in _DESCRIPTIONS.items():
-        schemas[name]["description"] = description
+    for command in dict.fromkeys(COMMANDS.values()):
+        schemas[command.__name__]["description"] = _body_description(command)
     return schemas
 
 
@@ -155,9 +201,9 @@ HEADERS: dict[str, Any] = {
     "Retry-After": _header(
         "Seconds to wait before trying again.", {"type": "integer", "minimum": 0}
     ),
-    "Idempotent-Replayed": _header(
-        "`true` when this is the stored response of an earlier request with the same "
-        "`Idempotency-Key`; nothing was done again.",
+    REPLAYED: _header(
+        f"`true` when this is the answer of an earlier request with the same `{HEADER}`, "
+        "given again; nothing was done again.",
         {"type": "string", "enum": ["true"]},
     ),
     "Location": _header(
@@ -202,22 +248,20 @@ def problem_headers(answers: Iterable[ProblemAnswer]) -> dict[str, Any]:
     return headers
 
 
-PARAMETERS: dict[str, Any] = {
-    "DjClient": {
-        "name": "dj-client",
-        "in": "header",
-        "required": True,
-        "description": "The caller's client type; it must be the API key's user's.",
-        "schema": ref("ClientType"),
-        "example": ClientType.OPERATOR.value,
-    },
-    "IdempotencyKey": {
-        "name": "Idempotency-Key",
+def parameters(policies: Policies) -> dict[str, Any]:
+    """The parameters several operations share, by name."""
+    return {**_PARAMETERS, "IdempotencyKey": _idempotency_key(policies)}
+
+
+def _idempotency_key(policies: Policies) -> dict[str, Any]:
+    return {
+        "name": HEADER,
         "in": "header",
         "required": False,
         "description": (
-            "Makes a retry safe: the same key with the same body within 24 hours answers the "
-            "stored response (with `Idempotent-Replayed: true`) and does nothing again. 1 to "
+            "Makes a retry safe: the same key with the same body within "
+            f"{duration(policies.idempotency_retention)} answers what the first request "
+            f"answered (with `{REPLAYED}: true`) and does nothing again. 1 to "
             f"{MAX_KEY_LENGTH} printable ASCII characters; a UUID is a good choice. See "
             "docs/api.md."
         ),
@@ -225,11 +269,20 @@ PARAMETERS: dict[str, Any] = {
             "type": "string",
             "minLength": 1,
             "maxLength": MAX_KEY_LENGTH,
-            # checked_key's printable ASCII, less a space at either end: HTTP strips those
-            # from a header value, so no key can begin or end with one
-            "pattern": "^[!-~]([ -~]*[!-~])?$",
+            "pattern": KEY_PATTERN,
         },
         "example": "4f7d2c9e-1b3a-4e8f-a6d5-0c9b8e7f6a51",
+    }
+
+
+_PARAMETERS: dict[str, Any] = {
+    "DjClient": {
+        "name": "dj-client",
+        "in": "header",
+        "required": True,
+        "description": "The caller's client type; it must be the API key's user's.",
+        "schema": ref("ClientType"),
+        "example": ClientType.OPERATOR.value,
     },
     "RequestId": {
         "name": "X-Request-Id",
@@ -277,17 +330,30 @@ def query_parameters(
     ]
 
 
+def route_path(path: str) -> str:
+    """A path of the document as Starlette matches it: parameters in snake case
+    (``{exportId}`` is ``{export_id}``)."""
+    return _PARAMETER.sub(lambda found: "{" + to_snake(found[1]) + "}", path)
+
+
+Endpoint = Callable[[OwnerT, Request], Awaitable[Response]]
+"""What answers an operation: a function of the object that serves it and the request."""
+
+
 @dataclass(frozen=True)
-class Operation:
-    """One route as the document describes it."""
+class Operation(Generic[OwnerT]):
+    """One route: its method and path, the endpoint that answers it (given the object that
+    serves it: ``route(owner)``), and how the document describes it."""
 
     method: str
     path: str
     operation_id: str
     tag: str
     summary: str
-    description: str
+    description: str | Callable[[Policies], str]
+    """Its text, or how the configuration's numbers make it."""
     responses: dict[str, Any]
+    endpoint: Endpoint[OwnerT]
     problems: tuple[ProblemType, ...] = ()
     problem_examples: tuple[ProblemExample, ...] = ()
     parameters: tuple[Any, ...] = ()
@@ -298,12 +364,28 @@ class Operation:
     def instance(self) -> str:
         return self.path.replace("{exportId}", str(READY_ID))
 
-    def as_openapi(self) -> dict[str, Any]:
+    @property
+    def route_path(self) -> str:
+        """The path as Starlette matches it (``route_path``)."""
+        return route_path(self.path)
+
+    def route(self, owner: OwnerT) -> Route:
+        """The route that answers this operation with ``owner``'s endpoint."""
+        return Route(
+            self.route_path,
+            functools.partial(self.endpoint, owner),
+            methods=[self.method.upper()],
+            name=self.operation_id,
+        )
+
+    def as_openapi(self, policies: Policies) -> dict[str, Any]:
+        """This operation in the document of a service configured as ``policies`` say."""
+        described = self.description
         operation: dict[str, Any] = {
             "operationId": self.operation_id,
             "tags": [self.tag],
             "summary": self.summary,
-            "description": self.description,
+            "description": described if isinstance(described, str) else described(policies),
         }
         parameters = list(self.parameters)
         if not self.public:

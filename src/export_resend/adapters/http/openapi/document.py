@@ -3,60 +3,68 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable
 from importlib.metadata import version
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from export_resend.adapters.http.idempotency import HEADER
 from export_resend.adapters.http.openapi.components import (
     HEADERS,
-    PARAMETERS,
+    Operation,
+    Policies,
     component_schemas,
+    parameters,
     problem_headers,
     ref,
+    rolling,
 )
-from export_resend.adapters.http.openapi.operations import METRICS_PATH, operations
 from export_resend.adapters.http.openapi.problem_examples import DEFAULT_EXAMPLES
 from export_resend.adapters.http.problems import METHOD_NOT_ALLOWED, PROBLEM_MEDIA_TYPE
-from export_resend.domain.export import ExportType
+from export_resend.application.errors import FieldErrorCode
+from export_resend.domain.caller import ClientType
 
-_DESCRIPTION = """\
+
+def _description(policies: Policies) -> str:
+    *others, last = (f"`{c.value}`" for c in ClientType)
+    clients = f"{', '.join(others)} or {last}"
+    field_codes = ", ".join(
+        f"`{c.value}` {c.name.lower().replace('_', ' ')}" for c in FieldErrorCode
+    )
+    return f"""\
 Send, and send again, the "your export is ready" email of a payments platform; request
 exports, follow them, download their files.
 
 **Authentication.** Every `/v1` route except the download needs two headers: `dj-api-key`
-(the key, shown once when it was created) and `dj-client` (`OPERATOR`, `SUPPLIER` or
-`ACCOUNT`, the key's user's client type). A missing or unknown key is a 401; another client
-type is a 403. The download link's `token` is its own credential.
+(the key, shown once when it was created) and `dj-client` ({clients}, the key's user's
+client type). A missing or unknown key is a 401; another client type is a 403. The download
+link's `token` is its own credential.
 
 **Errors** are `application/problem+json` (RFC 9457) with a stable `type` URN per `code`;
-a 400 lists `errors: [{code, field, message}]` with the platform's field codes (`F-E-001`
-missing, `F-E-008` not in enum, `F-E-010` size limit exceeded, `F-E-012` bad format).
+a 400 lists `errors: [{{code, field, message}}]` with the platform's field codes
+({field_codes}).
 
-**Retries.** Every POST takes an optional `Idempotency-Key`; **resends** are limited per
-export per rolling hour (429 with `Retry-After`). The policies are in docs/api.md.
+**Retries.** Every POST takes an optional `{HEADER}`; **resends** are limited per
+export per rolling {rolling(policies.resend_limit.window)} (429 with `Retry-After`). The
+policies are in docs/api.md.
 """
 
 
-def openapi_document(
-    export_routes: Mapping[str, ExportType], *, metrics: bool = True
-) -> dict[str, Any]:
-    """The OpenAPI 3.1 document of the service whose export requests are ``export_routes``
-    (``POST /v1/payments/{name}/export`` for each name), with ``/metrics`` if it serves it."""
+def openapi_document(operations: Iterable[Operation[Any]], policies: Policies) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of a service that answers ``operations``, configured as
+    ``policies`` say."""
     paths: dict[str, Any] = {}
-    for operation in operations(export_routes):
-        if operation.path == METRICS_PATH and not metrics:
-            continue
-        paths.setdefault(operation.path, {})[operation.method] = operation.as_openapi()
+    for operation in operations:
+        paths.setdefault(operation.path, {})[operation.method] = operation.as_openapi(policies)
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "export-resend",
             "version": version("export-resend"),
             "summary": "The export email service of a payments platform.",
-            "description": _DESCRIPTION,
+            "description": _description(policies),
             "license": {"name": "MIT", "identifier": "MIT"},
         },
         "tags": [
@@ -78,7 +86,7 @@ def openapi_document(
                     ),
                 }
             },
-            "parameters": PARAMETERS,
+            "parameters": parameters(policies),
             "headers": {name.replace("-", ""): header for name, header in HEADERS.items()},
             "responses": {
                 "MethodNotAllowed": _method_not_allowed(),

@@ -9,6 +9,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
 from export_resend.adapters.http.body import MAX_BODY_BYTES
+from export_resend.adapters.http.idempotency import MAX_KEY_LENGTH, checked_key
 from export_resend.adapters.http.openapi.examples import READY_ID
 from export_resend.adapters.http.problems import (
     INTERNAL_ERROR,
@@ -32,12 +33,7 @@ from export_resend.application.errors import (
     Unauthenticated,
     ValidationFailed,
 )
-from export_resend.application.idempotency import (
-    MAX_KEY_LENGTH,
-    IdempotencyKeyInUse,
-    IdempotencyKeyReused,
-    checked_key,
-)
+from export_resend.application.idempotency import IdempotencyKeyInUse, IdempotencyKeyReused
 from export_resend.domain.caller import ClientType
 from export_resend.domain.errors import (
     ExportExpired,

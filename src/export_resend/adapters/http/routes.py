@@ -1,19 +1,38 @@
-"""Every route of the service, as the document describes it."""
+"""Every route of the service, each declared once: its method and path, the endpoint that
+answers it, and how the OpenAPI document describes it. The app's routes and its document are
+both made from these declarations (``app.py``), so neither can list a route the other lacks.
+
+The numbers a client reads in the document come from the code and the configuration
+(``Policies``); the one table of export types kept here, ``EXPORT_REQUESTS``, holds only what
+is HTTP's: the path segment of a type's request route and an example body.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from importlib.metadata import version
 from typing import Any
 
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Match, NoMatchFound
+from starlette.types import Receive, Scope, Send
+
+from export_resend.adapters.http.exports import ExportEndpoints
 from export_resend.adapters.http.openapi.components import (
     Operation,
+    Policies,
     json_body,
     json_response,
     query_parameters,
     ref,
     response_headers,
+    rolling,
+    route_path,
 )
+from export_resend.adapters.http.openapi.document import OpenApiEndpoint
 from export_resend.adapters.http.openapi.examples import (
     DELIVERY_ID,
     EXAMPLE_EXPORT_IDS,
@@ -35,6 +54,7 @@ from export_resend.adapters.http.openapi.problem_examples import (
     invalid,
     problem_types,
 )
+from export_resend.adapters.http.operations import OperationsEndpoints
 from export_resend.adapters.http.problems import METHOD_NOT_ALLOWED, PROBLEMS
 from export_resend.adapters.http.schemas import (
     DeliveryBody,
@@ -48,7 +68,7 @@ from export_resend.adapters.http.schemas import (
 from export_resend.application.check_readiness import NotReady
 from export_resend.application.errors import FieldErrorCode, ValidationFailed
 from export_resend.application.list_exports import ListExportsCommand
-from export_resend.application.request_export import COMMANDS
+from export_resend.application.request_export import command_of
 from export_resend.domain.delivery import DeliveryStatus
 from export_resend.domain.errors import (
     DomainError,
@@ -60,9 +80,59 @@ from export_resend.domain.errors import (
     ResendRateLimited,
 )
 from export_resend.domain.export import ExportStatus, ExportType
+from export_resend.domain.recipients import MAX_CC_RECIPIENTS
 
 OPENAPI_PATH = "/openapi.json"
 METRICS_PATH = "/metrics"
+EXPORT_PATH = "/v1/exports/{exportId}"
+RESEND_PATH = "/v1/exports/{exportId}/resend-email"
+_EXPORT_ROUTE = route_path(EXPORT_PATH)
+_RESEND_ROUTE = route_path(RESEND_PATH)
+
+
+@dataclass(frozen=True, slots=True)
+class ExportRequestRoute:
+    """What HTTP adds to an export type: where its request is sent, ``POST
+    /v1/payments/{segment}/export``, and a body with filters to show in the document."""
+
+    segment: str
+    example: Mapping[str, Any]
+
+
+EXPORT_REQUESTS: Mapping[ExportType, ExportRequestRoute] = {
+    ExportType.TRANSACTION_EVENTS: ExportRequestRoute(
+        "transactions",
+        {
+            "cc": ["finance@acme.example.com"],
+            "statuses": ["PAID", "REFUNDED"],
+            "amountMin": "10.00",
+            "updatedAtFrom": "2026-01-01T00:00:00Z",
+            "updatedAtTo": "2026-01-31T23:59:59Z",
+        },
+    ),
+    ExportType.FUNDING_TRANSFERS: ExportRequestRoute(
+        "funding-transfers",
+        {
+            "cc": ["finance@acme.example.com"],
+            "statuses": ["COMPLETED", "FAILED"],
+            "amountMin": 100,
+            "createdAtFrom": "2026-01-01T00:00:00Z",
+        },
+    ),
+}
+"""The export types whose route differs from the default: the kind's slug as the segment,
+a CC list as the example."""
+
+
+def export_request_route(export_type: ExportType) -> ExportRequestRoute:
+    """The request route of ``export_type``: its row of ``EXPORT_REQUESTS``, or the default."""
+    found = EXPORT_REQUESTS.get(export_type)
+    return found or ExportRequestRoute(export_type.kind.slug, {"cc": ["finance@acme.example.com"]})
+
+
+def export_request_path(export_type: ExportType) -> str:
+    """``POST`` here requests an export of ``export_type``."""
+    return f"/v1/payments/{export_request_route(export_type).segment}/export"
 
 
 def _who_may_request(export_type: ExportType) -> str:
@@ -70,33 +140,19 @@ def _who_may_request(export_type: ExportType) -> str:
     return f"{' and '.join(clients)} clients" + (" only" if len(clients) == 1 else "")
 
 
-_REQUEST_BODY_EXAMPLES: dict[ExportType, dict[str, Any]] = {
-    ExportType.TRANSACTION_EVENTS: {
-        "cc": ["finance@acme.example.com"],
-        "statuses": ["PAID", "REFUNDED"],
-        "amountMin": "10.00",
-        "updatedAtFrom": "2026-01-01T00:00:00Z",
-        "updatedAtTo": "2026-01-31T23:59:59Z",
-    },
-    ExportType.FUNDING_TRANSFERS: {
-        "cc": ["finance@acme.example.com"],
-        "statuses": ["COMPLETED", "FAILED"],
-        "amountMin": 100,
-        "createdAtFrom": "2026-01-01T00:00:00Z",
-    },
-    ExportType.SUPPLIER_PAYOUTS: {"cc": ["finance@acme.example.com"]},
-    ExportType.MARKETPLACE_PAYOUTS: {"cc": []},
-}
-
-
 def _warning(code: str, field_name: str, message: str) -> IssueBody:
     return IssueBody(code=code, field=field_name, message=message)
 
 
-def _request_export(name: str, export_type: ExportType) -> Operation:
+def _request_export(export_type: ExportType) -> Operation[ExportEndpoints]:
     kind = export_type.kind.slug.title().replace("-", "")
     words = export_type.label
-    command = COMMANDS[export_type].__name__
+    command = command_of(export_type).__name__
+    path = export_request_path(export_type)
+
+    async def endpoint(endpoints: ExportEndpoints, request: Request) -> Response:
+        return await endpoints.request_export(request, export_type, path, _EXPORT_ROUTE)
+
     links: dict[str, dict[str, Any]] = {
         "getExport": {"operationId": "getExport"},
         "listExportEmails": {"operationId": "listExportEmails"},
@@ -114,7 +170,7 @@ def _request_export(name: str, export_type: ExportType) -> Operation:
     )
     return Operation(
         method="post",
-        path=f"/v1/payments/{name}/export",
+        path=path,
         operation_id=f"request{kind}Export",
         tag="Export requests",
         summary=f"Request a {words} export",
@@ -131,7 +187,7 @@ def _request_export(name: str, export_type: ExportType) -> Operation:
                 "application/json": {
                     "schema": json_body(command),
                     "examples": {
-                        "filtered": {"value": _REQUEST_BODY_EXAMPLES[export_type]},
+                        "filtered": {"value": export_request_route(export_type).example},
                         "everything": {"summary": "every row, no CC", "value": {}},
                     },
                 }
@@ -146,6 +202,7 @@ def _request_export(name: str, export_type: ExportType) -> Operation:
                 links=links,
             )
         },
+        endpoint=endpoint,
         problems=(*AUTHENTICATED, *problem_types(ExportTypeNotAllowed, DomainError), *JSON_BODY),
         problem_examples=(
             invalid(
@@ -160,7 +217,23 @@ def _request_export(name: str, export_type: ExportType) -> Operation:
     )
 
 
-def _resend() -> Operation:
+def _resend_description(policies: Policies) -> str:
+    limit = policies.resend_limit
+    return (
+        'Sends the "your export is ready" email again, with a fresh download link to the '
+        "same file (never regenerated). Only the export's owner may ask, only while it is "
+        "READY. The To is always the caller; `cc` replaces the original CC list for this "
+        f"email (at most {MAX_CC_RECIPIENTS} bare addresses; duplicates and the caller's own "
+        "address are dropped with a warning). The 200 means the email is committed to the "
+        f"outbox. At most {limit.per_window} resends per export in any rolling "
+        f"{rolling(limit.window)}."
+    )
+
+
+def _resend() -> Operation[ExportEndpoints]:
+    async def endpoint(endpoints: ExportEndpoints, request: Request) -> Response:
+        return await endpoints.resend_email(request, _RESEND_ROUTE)
+
     receipt = ResendEmailResponse(
         export_id=READY_ID,
         export_type=ExportType.TRANSACTION_EVENTS,
@@ -187,19 +260,11 @@ def _resend() -> Operation:
     )
     return Operation(
         method="post",
-        path="/v1/exports/{exportId}/resend-email",
+        path=RESEND_PATH,
         operation_id="ADM-EXPORT-200",
         tag="Exports",
         summary="Resend the export's email",
-        description=(
-            'Sends the "your export is ready" email again, with a fresh download link to the '
-            "same file (never regenerated). Only the export's owner may ask, only while it is "
-            "READY. The To is always the caller; `cc` replaces the original CC list for this "
-            "email (at most 20 bare addresses; duplicates and the caller's own address are "
-            "dropped with a warning). The 200 means the email is committed to the outbox. At "
-            "most `EXPORT_RESEND_RESEND_LIMIT_PER_HOUR` (5) resends per export per rolling "
-            "hour."
-        ),
+        description=_resend_description,
         parameters=(ref("ExportId", "parameters"),),
         request_body={
             "required": False,
@@ -225,6 +290,7 @@ def _resend() -> Operation:
                 headers=response_headers("Idempotent-Replayed"),
             )
         },
+        endpoint=endpoint,
         problems=(
             *AUTHENTICATED,
             *EXPORT_IN_PATH,
@@ -254,7 +320,8 @@ def _resend() -> Operation:
     )
 
 
-def operations(export_routes: Mapping[str, ExportType]) -> list[Operation]:
+def export_operations(export_types: Iterable[ExportType]) -> list[Operation[ExportEndpoints]]:
+    """The export routes: a request route for each of ``export_types``, and the others."""
     export_problems = (
         *AUTHENTICATED,
         *EXPORT_IN_PATH,
@@ -267,14 +334,14 @@ def operations(export_routes: Mapping[str, ExportType]) -> list[Operation]:
             ExportStatus.READY.value,
         ),
         "page": ("The page, from 0.", 0),
-        "size": ("Exports per page.", 20),
+        "size": ("Exports per page.", ListExportsCommand.model_fields["size"].default),
     }
     return [
-        *(_request_export(name, export_type) for name, export_type in export_routes.items()),
+        *(_request_export(export_type) for export_type in export_types),
         _resend(),
         Operation(
             method="get",
-            path="/v1/exports/{exportId}",
+            path=EXPORT_PATH,
             operation_id="getExport",
             tag="Exports",
             summary="Get one export",
@@ -292,6 +359,7 @@ def operations(export_routes: Mapping[str, ExportType]) -> list[Operation]:
             },
             # an exportId ending in /resend-email names the resend's path, which has no GET
             problems=(*export_problems, METHOD_NOT_ALLOWED),
+            endpoint=ExportEndpoints.get,
         ),
         Operation(
             method="get",
@@ -320,6 +388,7 @@ def operations(export_routes: Mapping[str, ExportType]) -> list[Operation]:
                 )
             },
             problems=(*AUTHENTICATED, PROBLEMS[ValidationFailed]),
+            endpoint=ExportEndpoints.history,
             problem_examples=(
                 invalid(
                     FieldErrorCode.SIZE_LIMIT_EXCEEDED,
@@ -353,6 +422,7 @@ def operations(export_routes: Mapping[str, ExportType]) -> list[Operation]:
                 )
             },
             problems=export_problems,
+            endpoint=ExportEndpoints.emails,
         ),
         Operation(
             method="get",
@@ -403,39 +473,82 @@ def operations(export_routes: Mapping[str, ExportType]) -> list[Operation]:
                 DEFAULT_EXAMPLES[PROBLEMS[ValidationFailed]],
             ),
             public=True,
+            endpoint=ExportEndpoints.download,
         ),
-        Operation(
-            method="get",
-            path=OPENAPI_PATH,
-            operation_id="getOpenApiDocument",
-            tag="Service",
-            summary="This document",
-            description="The OpenAPI 3.1 description of the service. No API key needed.",
-            responses={
-                "200": {
-                    "description": "The OpenAPI document.",
-                    "headers": response_headers(),
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["openapi", "info", "paths"],
-                                "properties": {"openapi": {"const": "3.1.0"}},
-                            },
-                            "example": {
-                                "openapi": "3.1.0",
-                                "info": {
-                                    "title": "export-resend",
-                                    "version": version("export-resend"),
-                                },
-                                "paths": {},
-                            },
-                        }
+    ]
+
+
+DOCUMENT: Operation[OpenApiEndpoint] = Operation(
+    method="get",
+    path=OPENAPI_PATH,
+    operation_id="getOpenApiDocument",
+    tag="Service",
+    summary="This document",
+    description="The OpenAPI 3.1 description of the service. No API key needed.",
+    responses={
+        "200": {
+            "description": "The OpenAPI document.",
+            "headers": response_headers(),
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["openapi", "info", "paths"],
+                        "properties": {"openapi": {"const": "3.1.0"}},
+                    },
+                    "example": {
+                        "openapi": "3.1.0",
+                        "info": {
+                            "title": "export-resend",
+                            "version": version("export-resend"),
+                        },
+                        "paths": {},
                     },
                 }
             },
-            public=True,
-        ),
+        }
+    },
+    public=True,
+    endpoint=OpenApiEndpoint.get,
+)
+"""``GET /openapi.json``: the document these declarations make."""
+
+METRICS: Operation[OperationsEndpoints] = Operation(
+    method="get",
+    path=METRICS_PATH,
+    operation_id="getMetrics",
+    tag="Service",
+    summary="Prometheus metrics",
+    description=(
+        "The service's metrics in the Prometheus text exposition format: resend "
+        "outcomes, send attempts and recipients by result, send duration, outbox depth "
+        "and the age of the oldest queued email."
+    ),
+    responses={
+        "200": {
+            "description": "The metrics.",
+            "headers": response_headers(),
+            "content": {
+                "text/plain": {
+                    "schema": {"type": "string"},
+                    "example": (
+                        "# HELP export_resend_outbox_depth Emails waiting in the outbox.\n"
+                        "# TYPE export_resend_outbox_depth gauge\n"
+                        "export_resend_outbox_depth 0.0\n"
+                    ),
+                }
+            },
+        }
+    },
+    public=True,
+    endpoint=OperationsEndpoints.metrics,
+)
+"""``GET /metrics``, served only by a service given its scrape."""
+
+
+def service_operations(*, metrics: bool) -> list[Operation[OperationsEndpoints]]:
+    """The routes for operators and their tools; ``/metrics`` only with ``metrics``."""
+    return [
         Operation(
             method="get",
             path="/livez",
@@ -447,6 +560,7 @@ def operations(export_routes: Mapping[str, ExportType]) -> list[Operation]:
                 "200": json_response("Alive.", "ServiceStatus", {"ok": ServiceStatus(status="ok")})
             },
             public=True,
+            endpoint=OperationsEndpoints.livez,
         ),
         Operation(
             method="get",
@@ -460,34 +574,34 @@ def operations(export_routes: Mapping[str, ExportType]) -> list[Operation]:
             },
             problems=(*problem_types(NotReady), *STORED),
             public=True,
+            endpoint=OperationsEndpoints.readyz,
         ),
-        Operation(
-            method="get",
-            path=METRICS_PATH,
-            operation_id="getMetrics",
-            tag="Service",
-            summary="Prometheus metrics",
-            description=(
-                "The service's metrics in the Prometheus text exposition format: resend "
-                "outcomes, send attempts and recipients by result, send duration, outbox depth "
-                "and the age of the oldest queued email."
-            ),
-            responses={
-                "200": {
-                    "description": "The metrics.",
-                    "headers": response_headers(),
-                    "content": {
-                        "text/plain": {
-                            "schema": {"type": "string"},
-                            "example": (
-                                "# HELP export_resend_outbox_depth Emails waiting in the outbox.\n"
-                                "# TYPE export_resend_outbox_depth gauge\n"
-                                "export_resend_outbox_depth 0.0\n"
-                            ),
-                        }
-                    },
-                }
-            },
-            public=True,
-        ),
+        *([METRICS] if metrics else []),
     ]
+
+
+def every_operation(export_types: Iterable[ExportType], *, metrics: bool) -> list[Operation[Any]]:
+    """Every route of a service that serves ``export_types`` (and ``/metrics`` if
+    ``metrics``), in the document's order."""
+    return [
+        *export_operations(export_types),
+        DOCUMENT,
+        *service_operations(metrics=metrics),
+    ]
+
+
+class EncodedSlash(BaseRoute):
+    """A path whose bytes hold an encoded ``/`` (``%2F``) reaches no route: 404, never the
+    route its decoded path names (``/v1/exports/{id}%2Femails`` is not the emails route).
+    Read from ``raw_path``, so that an app mounted by a host refuses it too."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        raw: bytes | None = scope.get("raw_path")
+        path = (raw or b"").partition(b"?")[0]
+        return (Match.FULL, {}) if b"%2f" in path.lower() else (Match.NONE, {})
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> Any:
+        raise NoMatchFound(name, path_params)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise HTTPException(404)
