@@ -31,6 +31,7 @@ TABLES = {
     "exports",
     "tenants",
     "users",
+    "ui_sessions",
 }
 
 
