@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from contextlib import AbstractAsyncContextManager
 from urllib.parse import urlsplit
 from uuid import UUID
@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from export_resend.adapters.http.access import RequestContext
 from export_resend.adapters.http.body import MAX_BODY_BYTES, read_json_object
@@ -321,6 +321,7 @@ def create_http_app(
     request_metrics: RequestMetrics = NO_METRICS,
     export_types: Collection[ExportType] = tuple(ExportType),
     public_base_url: str | None = None,
+    more_routes: Sequence[BaseRoute] = (),
 ) -> Starlette:
     """The HTTP service over the given use cases; it opens nothing until ``lifespan`` runs.
 
@@ -331,7 +332,8 @@ def create_http_app(
 
     ``/livez`` and ``/readyz`` (which checks nothing without ``check_readiness``) are always
     served, ``/metrics`` only with ``scrape_metrics``; every request is counted in
-    ``request_metrics`` and logged once (``access.RequestContext``)."""
+    ``request_metrics`` and logged once (``access.RequestContext``). ``more_routes`` are
+    served beside the API (the operator page)."""
     if identify is None:
         if authenticate is None:
             raise TypeError("give authenticate= (API keys) or identify= (your own identity)")
@@ -358,6 +360,7 @@ def create_http_app(
         *endpoints.routes(),
         *operations.routes(),
         Route(OPENAPI_PATH, openapi.get, methods=["GET"], name="openapi"),
+        *more_routes,
     ]
     app = Starlette(
         routes=routes,

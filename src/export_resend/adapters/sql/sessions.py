@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import RowMapping, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -27,7 +25,7 @@ _REMOVE = ui_sessions.delete().where(ui_sessions.c.token_sha256 == bindparam("di
 _PURGE = ui_sessions.delete().where(ui_sessions.c.expires_at <= bindparam("now"))
 
 
-def _session_from(row: Mapping[str, Any]) -> OperatorSession:
+def _session_from(row: RowMapping) -> OperatorSession:
     return OperatorSession(
         token_sha256=row["token_sha256"],
         key_sha256=row["key_sha256"],
