@@ -149,18 +149,25 @@ def create_ui_app(
     return app
 
 
-async def _docs_page(request: Request) -> Response:
-    root = request.scope.get("root_path", "")
+def _docs_page(*, with_page: bool) -> Callable[[Request], Awaitable[Response]]:
+    async def page(request: Request) -> Response:
+        root = request.scope.get("root_path", "")
+        return HTMLResponse(_docs_html(root, with_page=with_page))
+
+    return page
+
+
+def _docs_html(root: str, *, with_page: bool) -> str:
     assets = f"{root}{DOCS}/assets"
-    html = _DOCS_HTML.format(
+    page = f'<a href="{root}{MOUNT}/">Operator page</a> ' if with_page else ""
+    return _DOCS_HTML.format(
         css=f"{assets}/vendor/swagger-ui/swagger-ui.css",
         bundle=f"{assets}/vendor/swagger-ui/swagger-ui-bundle.js",
         own_css=f"{assets}/docs.css",
         start=f"{assets}/docs.js",
         spec=f"{root}/openapi.json",
-        page=f"{root}{MOUNT}/",
+        page=page,
     )
-    return HTMLResponse(html)
 
 
 _DOCS_HTML = """<!doctype html>
@@ -173,9 +180,7 @@ _DOCS_HTML = """<!doctype html>
 <link rel="stylesheet" href="{own_css}">
 </head>
 <body>
-<header class="docs-banner">
-<a href="{page}">Operator page</a> <a href="{spec}">openapi.json</a>
-</header>
+<header class="docs-banner">{page}<a href="{spec}">openapi.json</a></header>
 <main id="swagger-ui" data-spec="{spec}"></main>
 <script src="{bundle}"></script>
 <script src="{start}"></script>
@@ -187,7 +192,9 @@ _DOCS_HTML = """<!doctype html>
 def service_routes(ui: Starlette | None) -> list[BaseRoute]:
     """What the service's app mounts: the API reference at ``/docs`` (its assets under
     ``/docs/assets``), and the operator page at ``/ui/`` when given (``/ui`` sends there)."""
-    docs_page = SecurityHeaders(request_response(_docs_page), policy=DOCS_POLICY)
+    docs_page = SecurityHeaders(
+        request_response(_docs_page(with_page=ui is not None)), policy=DOCS_POLICY
+    )
     routes: list[BaseRoute] = [
         Route(DOCS, docs_page, methods=["GET"], name="docs"),
         Mount(f"{DOCS}/assets", SecurityHeaders(Assets(), policy=DOCS_POLICY), name="docs-assets"),

@@ -14,6 +14,7 @@ from enum import Enum
 from typing import Any, Literal
 from urllib.parse import parse_qsl
 
+from pydantic import AwareDatetime
 from pydantic.fields import FieldInfo
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -50,7 +51,12 @@ def _unwrapped(annotation: Any) -> Any:
             return annotation
 
 
-_SCALARS: dict[Any, Widget] = {Decimal: "number", int: "number", datetime: "moment"}
+_SCALARS: dict[Any, Widget] = {
+    Decimal: "number",
+    int: "number",
+    datetime: "moment",
+    AwareDatetime: "moment",
+}
 
 
 def _enum_values(kind: Any) -> tuple[str, ...] | None:
@@ -184,13 +190,13 @@ async def read_form(request: Request) -> FormData:
     """The posted form (``application/x-www-form-urlencoded``, the only kind these pages
     send; at most ``MAX_FORM_BYTES``)."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type != FORM_MEDIA_TYPE:
-        raise UnreadableForm(f"a form is sent as {FORM_MEDIA_TYPE}")
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_FORM_BYTES:
             raise UnreadableForm("the form is too large")
+    if body and media_type != FORM_MEDIA_TYPE:
+        raise UnreadableForm(f"a form is sent as {FORM_MEDIA_TYPE}")
     try:
         pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=200)
     except (UnicodeDecodeError, ValueError) as exc:
