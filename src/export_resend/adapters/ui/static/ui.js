@@ -23,6 +23,12 @@
 
   function renumber(editor) {
     var rows = editor.querySelectorAll(".cc-row");
+    var label = editor.getAttribute("data-label");
+    rows.forEach(function (row, index) {
+      var name = label.replace("{n}", String(index + 1));
+      row.querySelector("label").textContent = name;
+      row.querySelector("[data-cc-name]").textContent = " " + name;
+    });
     var add = editor.querySelector("[data-cc-add]");
     if (add) { add.hidden = rows.length >= Number(editor.getAttribute("data-max")); }
   }
