@@ -59,22 +59,22 @@ class RunningService:
 
 
 def _settings(directory: Path, port: int, smtp: SmtpServer, *, background: bool) -> Settings:
-    values: dict[str, object] = dict(
-        database_url=f"sqlite+aiosqlite:///{directory / 'service.db'}",
-        files_url=f"file://{directory / 'files'}",
-        link_secret="browser-test-link-secret-0123456789",
-        public_base_url=f"http://127.0.0.1:{port}",
-        mailer="smtp",
-        smtp_host=smtp.host,
-        smtp_port=smtp.port,
-        smtp_tls="none",
-        smtp_timeout=5,
-        dispatch_poll_interval=0.1,
-        expiry_sweep_interval=3600,
-        demo_rows=40,
-        serve_dispatcher=background,
-        api_key_cache_seconds=0,
-    )
+    values: dict[str, object] = {
+        "database_url": f"sqlite+aiosqlite:///{directory / 'service.db'}",
+        "files_url": f"file://{directory / 'files'}",
+        "link_secret": "browser-test-link-secret-0123456789",
+        "public_base_url": f"http://127.0.0.1:{port}",
+        "mailer": "smtp",
+        "smtp_host": smtp.host,
+        "smtp_port": smtp.port,
+        "smtp_tls": "none",
+        "smtp_timeout": 5,
+        "dispatch_poll_interval": 0.1,
+        "expiry_sweep_interval": 3600,
+        "demo_rows": 40,
+        "serve_dispatcher": background,
+        "api_key_cache_seconds": 0,
+    }
     return Settings.model_validate(values)
 
 

@@ -109,14 +109,14 @@ class Reader:
         return format_decimal(value, locale=self.locale)
 
     def size(self, size_bytes: int | None) -> str:
-        """A file size in the largest unit that keeps it at least 1 (binary multiples)."""
+        """A file size in the largest unit that keeps it at least 1 (kB = 1000 bytes)."""
         if size_bytes is None:
             return ""
         value, unit = float(size_bytes), "byte"
         for bigger in ("kilobyte", "megabyte", "gigabyte"):
-            if value < 1024:
+            if value < 1000:
                 break
-            value, unit = value / 1024, bigger
+            value, unit = value / 1000, bigger
         shown = round(value) if unit == "byte" else round(value, 1)
         return format_unit(shown, f"digital-{unit}", "short", locale=self.locale)
 
