@@ -1,5 +1,7 @@
-"""Browser fixtures: one SMTP sink, one running service and one Chromium per session; a
-fresh browser context (no cookies) per test.
+"""Browser fixtures: one SMTP sink, one running service and one Chromium for the module of
+browser tests (module-scoped, not session-scoped: Playwright's synchronous API runs an event
+loop in this thread while it is started, which the async tests after it could not share);
+a fresh browser context (no cookies) per test.
 
 Without a Chromium the browser tests are skipped, saying so; with
 ``EXPORT_RESEND_TEST_REQUIRE_BROWSER=1`` (as in CI) they fail instead.
@@ -24,7 +26,7 @@ from tests.browser.harness import (
 from tests.smtp import SmtpServer
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium_path() -> str:
     found = chromium()
     if found is None:
@@ -35,7 +37,7 @@ def chromium_path() -> str:
     return found
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def smtp_sink() -> Iterator[SmtpServer]:
     sink = SmtpServer()
     sink.start()
@@ -43,7 +45,7 @@ def smtp_sink() -> Iterator[SmtpServer]:
     sink.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def live(
     chromium_path: str, smtp_sink: SmtpServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningService]:
@@ -51,13 +53,13 @@ def live(
         yield service
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright, chromium_path: str) -> Iterator[Browser]:
     launched = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_FLAGS)
     yield launched
