@@ -23,8 +23,9 @@ from export_resend.application.sessions import token_digest
 from export_resend.domain.caller import Caller
 from export_resend.domain.export import Export, ExportStatus, ExportType
 from export_resend.main import create_app
-from tests.conftest import World, make_world
+from tests.conftest import World, issue_key, make_world
 from tests.e2e.conftest import OLIVIA, OSCAR, OTTO, SAM
+from tests.e2e.test_embedding import PREFIX, Host
 from tests.factories import caller, export
 
 NAMESAKE = caller("olivia", "globex")
@@ -509,3 +510,27 @@ class TestMounting:
         moved = await page.client.get("/ui")
         assert moved.status_code == 308
         assert moved.headers["location"] == "/ui/"
+
+
+async def test_mounted_in_a_host_the_page_follows_the_prefix_and_the_hosts_export_types() -> None:
+    host = Host()
+    async with host.client() as client:
+        key = await issue_key(host.keys, OLIVIA)
+        form = await client.get(f"{PREFIX}/ui/sign-in")
+        assert f'action="{PREFIX}/ui/sign-in"' in form.text
+        assert f'href="{PREFIX}/ui/static/ui.css?v=' in form.text
+        assert f'href="{PREFIX}/docs"' in form.text
+        signed_in = await client.post(
+            f"{PREFIX}/ui/sign-in",
+            data={"csrf_token": csrf(form), "api_key": key, "client": "OPERATOR"},
+        )
+        assert signed_in.headers["location"] == f"{PREFIX}/ui/"
+        jar = _set_cookies(signed_in)["export_resend_session"]
+        assert jar["export_resend_session"]["path"] == f"{PREFIX}/ui"
+        request_forms = await client.get(f"{PREFIX}/ui/request")
+        assert re.findall(r'action="([^"]+/request/[a-z-]+)"', request_forms.text) == [
+            f"{PREFIX}/ui/request/supplier-payouts"
+        ]
+        docs = await client.get(f"{PREFIX}/docs")
+        assert f'data-spec="{PREFIX}/openapi.json"' in docs.text
+        assert (await client.get(f"{PREFIX}/docs/assets/docs.js")).status_code == 200

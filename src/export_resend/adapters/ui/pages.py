@@ -166,6 +166,9 @@ class Pages:
         except ClientNotAllowed:
             error = self._render.gettext(request, None, "This API key is not for this client.")
             return self._sign_in_page(request, error=error, client=client, status=403)
+        previous = self._guard.session_token(request)
+        if previous is not None:  # a new sign-in replaces the browser's session, never adds
+            await self._use.sign_out(previous)
         response = RedirectResponse(self._render.url(request, "/"), 303)
         path = self._render.cookie_path(request)
         self._guard.set_session(response, signed_in.token, path)
