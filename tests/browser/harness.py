@@ -104,9 +104,8 @@ def running_service(directory: Path, smtp: SmtpServer) -> Iterator[RunningServic
         port = listening.getsockname()[1]
         demo = _seed(_settings(directory, port, smtp, background=False))
         service = ExportResend(_settings(directory, port, smtp, background=True))
-        config = uvicorn.Config(
-            service.asgi, log_config=None, log_level="warning", access_log=False, lifespan="on"
-        )
+        # no log settings: uvicorn would set them on its loggers for the whole process
+        config = uvicorn.Config(service.asgi, log_config=None, lifespan="on")
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, kwargs={"sockets": [listening]}, daemon=True)
         thread.start()
