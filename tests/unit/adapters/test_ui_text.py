@@ -25,7 +25,7 @@ def _extracted() -> set[str]:
         str(UI),
         method_map,
         options_map=options,
-        keywords=keywords,  # type: ignore[arg-type]
+        keywords=keywords,
     )
     return {message if isinstance(message, str) else message[0] for _, _, message, *_ in found}
 
