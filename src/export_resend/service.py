@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Generic, Self, TypeVar, overload
 
 from dependency_injector import providers
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -16,9 +15,15 @@ from export_resend.adapters.http import create_http_app
 from export_resend.adapters.http.app import Identify
 from export_resend.adapters.sql import Database, SqlAlchemyUnitOfWork
 from export_resend.adapters.ui import UseCases, create_ui_app, service_routes
-from export_resend.application.create_api_key import CreateApiKeyCommand
+from export_resend.application.create_api_key import CreateApiKey, CreateApiKeyCommand
+from export_resend.application.download_export import DownloadExport
+from export_resend.application.get_export import GetExport
+from export_resend.application.list_api_keys import ListApiKeys
+from export_resend.application.list_export_emails import ListExportEmails
+from export_resend.application.list_exports import ListExports
 from export_resend.application.request_export import RequestExport
 from export_resend.application.resend_export_email import ResendExportEmail
+from export_resend.application.revoke_api_key import RevokeApiKey
 from export_resend.application.validation import validate
 from export_resend.container import Container
 from export_resend.domain.caller import Caller, ClientType
@@ -37,13 +42,29 @@ from export_resend.settings import Settings, UnsupportedSetting
 if TYPE_CHECKING:
     from starlette.types import ASGIApp
 
-    from export_resend.application.create_api_key import CreateApiKey
-    from export_resend.application.download_export import DownloadExport
-    from export_resend.application.get_export import GetExport
-    from export_resend.application.list_api_keys import ListApiKeys
-    from export_resend.application.list_export_emails import ListExportEmails
-    from export_resend.application.list_exports import ListExports
-    from export_resend.application.revoke_api_key import RevokeApiKey
+
+UseCaseT = TypeVar("UseCaseT")
+
+
+class _UseCase(Generic[UseCaseT]):
+    """A use case of the service's container, made on first use (so that a setting only it
+    needs, such as the link secret, is asked for only by those that use it)."""
+
+    def __set_name__(self, owner: type[ExportResend], name: str) -> None:
+        self._name = name
+
+    @overload
+    def __get__(self, service: None, owner: type[ExportResend]) -> Self: ...
+
+    @overload
+    def __get__(self, service: ExportResend, owner: type[ExportResend]) -> UseCaseT: ...
+
+    def __get__(self, service: ExportResend | None, owner: type[ExportResend]) -> Self | UseCaseT:
+        if service is None:
+            return self
+        use_case: UseCaseT = getattr(service.container, self._name)()
+        service.__dict__[self._name] = use_case  # the next look-up finds it there
+        return use_case
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,59 +150,24 @@ class ExportResend:
             )
         self._asgi: Starlette | None = None
 
-    @functools.cached_property
-    def resend_export_email(self) -> ResendExportEmail:
-        """Queue the email of a READY export again, to its owner and a CC list."""
-        use_case: ResendExportEmail = self._container.resend_export_email()
-        return use_case
-
-    @functools.cached_property
-    def request_export(self) -> RequestExport:
-        """Queue a new export for a caller; it is generated in the background."""
-        use_case: RequestExport = self._container.request_export()
-        return use_case
-
-    @functools.cached_property
-    def get_export(self) -> GetExport:
-        """One export, with its effective status."""
-        use_case: GetExport = self._container.get_export()
-        return use_case
-
-    @functools.cached_property
-    def list_exports(self) -> ListExports:
-        """One page of a caller's exports, newest first."""
-        use_case: ListExports = self._container.list_exports()
-        return use_case
-
-    @functools.cached_property
-    def list_export_emails(self) -> ListExportEmails:
-        """The emails of one export, oldest first."""
-        use_case: ListExportEmails = self._container.list_export_emails()
-        return use_case
-
-    @functools.cached_property
-    def download_export(self) -> DownloadExport:
-        """Open the file a download link names."""
-        use_case: DownloadExport = self._container.download_export()
-        return use_case
-
-    @functools.cached_property
-    def create_api_key(self) -> CreateApiKey:
-        """A new API key for a user (made with their first key)."""
-        use_case: CreateApiKey = self._container.create_api_key()
-        return use_case
-
-    @functools.cached_property
-    def list_api_keys(self) -> ListApiKeys:
-        """Every key's record, never a key."""
-        use_case: ListApiKeys = self._container.list_api_keys()
-        return use_case
-
-    @functools.cached_property
-    def revoke_api_key(self) -> RevokeApiKey:
-        """Revoke a key by its id."""
-        use_case: RevokeApiKey = self._container.revoke_api_key()
-        return use_case
+    resend_export_email = _UseCase[ResendExportEmail]()
+    """Queue the email of a READY export again, to its owner and a CC list."""
+    request_export = _UseCase[RequestExport]()
+    """Queue a new export for a caller; it is generated in the background."""
+    get_export = _UseCase[GetExport]()
+    """One export, with its effective status."""
+    list_exports = _UseCase[ListExports]()
+    """One page of a caller's exports, newest first."""
+    list_export_emails = _UseCase[ListExportEmails]()
+    """The emails of one export, oldest first."""
+    download_export = _UseCase[DownloadExport]()
+    """Open the file a download link names."""
+    create_api_key = _UseCase[CreateApiKey]()
+    """A new API key for a user (made with their first key)."""
+    list_api_keys = _UseCase[ListApiKeys]()
+    """Every key's record, never a key."""
+    revoke_api_key = _UseCase[RevokeApiKey]()
+    """Revoke a key by its id."""
 
     @property
     def container(self) -> Container:
