@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: serve test lint typecheck unit example install clean bench-smoke
+.PHONY: serve test lint typecheck unit example install clean bench-smoke messages screenshots
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11 or newer is needed")'
@@ -34,6 +34,18 @@ lint: install
 	$(BIN)/lint-imports
 
 test: unit typecheck lint
+
+# the operator page's text: extract it from the templates and code, update every catalog
+UI := src/export_resend/adapters/ui
+messages: install
+	cd $(UI) && $(abspath $(BIN))/pybabel extract -F babel.cfg -k N_ -k gettext:3 \
+		--no-location --omit-header --sort-output -o locale/messages.pot .
+	$(BIN)/pybabel update -i $(UI)/locale/messages.pot -d $(UI)/locale \
+		--no-fuzzy-matching --omit-header
+
+# docs/ui/*.png: the operator page at desktop and phone widths (Chromium needed)
+screenshots: install
+	$(BIN)/python -m tests.browser.screenshots
 
 bench-smoke: install
 	PYTHONDONTWRITEBYTECODE=1 $(BIN)/python -m bench.smoke

@@ -55,11 +55,18 @@ from export_resend.application.request_export import RequestExport
 from export_resend.application.resend_export_email import ResendExportEmail
 from export_resend.application.revoke_api_key import RevokeApiKey
 from export_resend.application.scrape_metrics import ReadQueues, ScrapeMetrics
+from export_resend.application.sessions import ResumeSession, SignIn, SignOut
 from export_resend.domain.delivery import ResendLimit
 from export_resend.domain.export_types import row_source_types
-from export_resend.lifecycle import Lifecycle, OpenedApiKeyStore, OpenedProbe, OpenedUnitOfWork
+from export_resend.lifecycle import (
+    Lifecycle,
+    OpenedApiKeyStore,
+    OpenedProbe,
+    OpenedSessionStore,
+    OpenedUnitOfWork,
+)
 from export_resend.settings import Settings
-from export_resend.wiring import link_secret, named_file_store, smtp_mailer
+from export_resend.wiring import link_secret, named_file_store, session_store, smtp_mailer
 
 
 class Container(containers.DeclarativeContainer):
@@ -123,9 +130,11 @@ class Container(containers.DeclarativeContainer):
     )
     """Where export rows come from: a host service overrides this with its own source."""
 
+    secret = providers.Singleton(link_secret, settings, database)
+    """Signs download links, and (with keys derived from it) the operator page's cookies."""
     links = providers.Singleton(
         ItsdangerousDownloadLinks,
-        secret=providers.Singleton(link_secret, settings, database),
+        secret=secret,
         public_base_url=settings.provided.public_base_url,
     )
     composer = providers.Singleton(
@@ -212,6 +221,26 @@ class Container(containers.DeclarativeContainer):
     is off)."""
 
     authenticate_caller = providers.Singleton(AuthenticateCaller, api_keys=api_keys, clock=clock)
+    sessions = providers.Singleton(
+        OpenedSessionStore, providers.Singleton(session_store, database), lifecycle
+    )
+    """The operator page's sign-ins."""
+    sign_in = providers.Singleton(
+        SignIn,
+        authenticate=authenticate_caller,
+        sessions=sessions,
+        clock=clock,
+        lifetime=settings.provided.ui_session_lifetime,
+        idle=settings.provided.ui_session_idle,
+    )
+    resume_session = providers.Singleton(
+        ResumeSession,
+        authenticate=authenticate_caller,
+        sessions=sessions,
+        clock=clock,
+        idle=settings.provided.ui_session_idle,
+    )
+    sign_out = providers.Singleton(SignOut, sessions=sessions)
     create_api_key = providers.Singleton(CreateApiKey, api_keys=api_keys, clock=clock)
     list_api_keys = providers.Singleton(ListApiKeys, api_keys=api_keys)
     revoke_api_key = providers.Singleton(RevokeApiKey, api_keys=api_keys, clock=clock)

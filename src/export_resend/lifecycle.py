@@ -14,6 +14,7 @@ from datetime import datetime
 from uuid import UUID
 
 from export_resend.application.errors import ServiceNotRunning
+from export_resend.application.sessions import OperatorSession, SessionStore
 from export_resend.domain.api_keys import ApiKeyRecord
 from export_resend.domain.caller import Caller
 from export_resend.domain.ports import ApiKeyStore, DatabaseProbe, UnitOfWork, UnitOfWorkFactory
@@ -101,6 +102,34 @@ class OpenedApiKeyStore(ApiKeyStore):
     ) -> None:
         self._lifecycle.check()
         await self._inner.record_use(key_sha256, at, unless_used_since=unless_used_since)
+
+
+class OpenedSessionStore(SessionStore):
+    """``inner``, only while ``lifecycle`` runs."""
+
+    def __init__(self, inner: SessionStore, lifecycle: Lifecycle) -> None:
+        self._inner = inner
+        self._lifecycle = lifecycle
+
+    async def add(self, session: OperatorSession) -> None:
+        self._lifecycle.check()
+        await self._inner.add(session)
+
+    async def get(self, token_sha256: str) -> OperatorSession | None:
+        self._lifecycle.check()
+        return await self._inner.get(token_sha256)
+
+    async def set_expiry(self, token_sha256: str, expires_at: datetime) -> None:
+        self._lifecycle.check()
+        await self._inner.set_expiry(token_sha256, expires_at)
+
+    async def remove(self, token_sha256: str) -> None:
+        self._lifecycle.check()
+        await self._inner.remove(token_sha256)
+
+    async def purge(self, now: datetime) -> int:
+        self._lifecycle.check()
+        return await self._inner.purge(now)
 
 
 class MissingApiKeyStore(ApiKeyStore):

@@ -14,6 +14,7 @@ from starlette.applications import Starlette
 from export_resend.adapters.http import create_http_app
 from export_resend.adapters.http.exports import Identify
 from export_resend.adapters.sql import Database, SqlAlchemyUnitOfWork
+from export_resend.adapters.ui import UseCases, create_ui_app, service_routes
 from export_resend.application.create_api_key import CreateApiKey, CreateApiKeyCommand
 from export_resend.application.download_export import DownloadExport
 from export_resend.application.get_export import GetExport
@@ -88,7 +89,10 @@ class ExportResend:
     - ``row_source``: your data, with a method for each export type you serve (only those
       types get a route);
     - ``identify``: who makes an HTTP request, from your own identity instead of our API
-      keys (``async def identify(request) -> Caller``).
+      keys (``async def identify(request) -> Caller``);
+    - ``ui``: whether the operator page is served at ``/ui/`` (people sign in to it with
+      our API keys: leave it out with ``ui=False`` when your callers have none). The API
+      reference is at ``/docs`` either way.
 
     Nothing opens until ``running()`` is entered (or the app's own lifespan runs): before
     that, every use of the storage raises ``ServiceNotRunning`` (503 over HTTP).
@@ -106,12 +110,14 @@ class ExportResend:
         clock: Clock | None = None,
         engine: AsyncEngine | None = None,
         identify: Identify | None = None,
+        ui: bool = True,
         container: Container | None = None,
     ) -> None:
         if container is None:
             container = Container(settings=settings or Settings())
         self._container = container
         self._identify = identify
+        self._ui = ui
         settings = container.settings()
         if engine is not None:
             container.database.override(providers.Object(Database.of_engine(engine)))
@@ -287,6 +293,28 @@ class ExportResend:
             request_metrics=container.metrics(),
             export_types=tuple(t for t in ExportType if t in self.export_types),
             public_base_url=settings.public_base_url,
+            more_routes=service_routes(self._ui_app() if self._ui else None),
+        )
+
+    def _ui_app(self) -> Starlette:
+        container, settings = self._container, self.settings
+        return create_ui_app(
+            use_cases=UseCases(
+                sign_in=container.sign_in(),
+                resume_session=container.resume_session(),
+                sign_out=container.sign_out(),
+                list_exports=self.list_exports,
+                get_export=self.get_export,
+                list_export_emails=self.list_export_emails,
+                resend_export_email=self.resend_export_email,
+                request_export=self.request_export,
+                begin_idempotent_request=container.begin_idempotent_request(),
+                release_idempotency_key=container.release_idempotency_key(),
+            ),
+            secret=container.secret(),
+            secure_cookies=settings.secure_cookies,
+            session_seconds=int(settings.ui_session_lifetime.total_seconds()),
+            export_types=self.export_types,
         )
 
 

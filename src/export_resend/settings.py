@@ -245,6 +245,11 @@ class Settings(BaseSettings):
     """How long a request in flight holds its ``Idempotency-Key`` before a retry may take
     it over (a process that died mid-request holds it no longer than this)."""
 
+    ui_session_lifetime: Duration = timedelta(hours=8)
+    """How long a sign-in to the operator page lasts at most, however busy."""
+    ui_session_idle: Duration = timedelta(minutes=30)
+    """How long a sign-in to the operator page lasts unused."""
+
     log_format: Annotated[LogFormat, BeforeValidator(_folded(str.lower))] = LogFormat.JSON
     log_level: Annotated[LogLevel, BeforeValidator(_folded(str.upper))] = LogLevel.INFO
     readiness_timeout: Annotated[float, Field(gt=0, le=60)] = 2.0
@@ -268,6 +273,10 @@ class Settings(BaseSettings):
                 "EXPORT_RESEND_IDEMPOTENCY_RETENTION must be at least"
                 " EXPORT_RESEND_IDEMPOTENCY_LEASE, or a key could be forgotten while its"
                 " request still runs"
+            )
+        if self.ui_session_idle > self.ui_session_lifetime:
+            raise ValueError(
+                "EXPORT_RESEND_UI_SESSION_IDLE must not exceed EXPORT_RESEND_UI_SESSION_LIFETIME"
             )
         if (self.smtp_username is None) != (self.smtp_password is None):
             raise ValueError(
@@ -309,6 +318,11 @@ class Settings(BaseSettings):
             first_delay=self.delivery_retry_first,
             max_delay=self.delivery_retry_max,
         )
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Whether cookies are ``Secure``: the service is reached in https."""
+        return self.public_base_url.lower().startswith("https://")
 
     @property
     def mail_domain(self) -> str:

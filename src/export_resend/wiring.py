@@ -9,8 +9,10 @@ import secrets
 import ssl
 
 from export_resend.adapters.files import LocalFileStore
+from export_resend.adapters.memory import InMemorySessionStore
 from export_resend.adapters.smtp import SmtpMailer
-from export_resend.adapters.sql import Database
+from export_resend.adapters.sql import Database, SqlAlchemySessionStore
+from export_resend.application.sessions import SessionStore
 from export_resend.domain.ports import FileStore
 from export_resend.settings import LocalFiles, Settings, UnsupportedSetting
 
@@ -68,3 +70,10 @@ def smtp_mailer(settings: Settings) -> SmtpMailer:
         tls_context=context,
         connections=settings.dispatch_concurrency,
     )
+
+
+def session_store(database: Database | None) -> SessionStore:
+    """The operator page's sessions: in our database, or in this process without one."""
+    if database is None:
+        return InMemorySessionStore()
+    return SqlAlchemySessionStore(database.engine)

@@ -41,6 +41,7 @@ TABLES = {
     "exports",
     "tenants",
     "users",
+    "ui_sessions",
 }
 
 

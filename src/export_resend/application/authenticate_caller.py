@@ -53,26 +53,31 @@ class AuthenticateCaller:
             key = ApiKey.parse(api_key)
         except MalformedApiKey:
             raise Unauthenticated("the API key is not valid") from None
-        caller = await self._api_keys.find_caller(key.sha256)
+        return await self.by_digest(key.sha256, client, key_id=key.key_id)
+
+    async def by_digest(self, key_sha256: str, client: str, *, key_id: str | None) -> Caller:
+        """The same check for a key known by its digest alone: what a session of the
+        operator page keeps, so that a revoked key ends its sessions as it ends API calls."""
+        caller = await self._api_keys.find_caller(key_sha256)
         if caller is None:
             raise Unauthenticated("the API key is not valid")
         if client != caller.client_type.value:
             raise ClientNotAllowed("the dj-client header does not match this API key's client")
-        await self._record_use(key)
-        return dataclasses.replace(caller, credential=key.sha256)
+        await self._record_use(key_sha256, key_id)
+        return dataclasses.replace(caller, credential=key_sha256)
 
-    async def _record_use(self, key: ApiKey) -> None:
+    async def _record_use(self, key_sha256: str, key_id: str | None) -> None:
         now = self._clock.now()
         since = now - self._use_interval
-        last = self._recorded.get(key.sha256)
+        last = self._recorded.get(key_sha256)
         if last is not None and last > since:
             return
-        self._recorded[key.sha256] = now
+        self._recorded[key_sha256] = now
         try:
-            await self._api_keys.record_use(key.sha256, now, unless_used_since=since)
+            await self._api_keys.record_use(key_sha256, now, unless_used_since=since)
         except Exception as exc:
             # the caller is authenticated, and this is only a statistic: never fail for it;
             # log the type only, since a driver's message may quote the statement's parameters
             log.warning(
-                "the use of API key %s could not be recorded (%s)", key.key_id, type(exc).__name__
+                "the use of API key %s could not be recorded (%s)", key_id, type(exc).__name__
             )

@@ -78,6 +78,7 @@ def create_http_app(
     request_metrics: RequestMetrics = NO_METRICS,
     export_types: Collection[ExportType] = tuple(ExportType),
     public_base_url: str | None = None,
+    more_routes: Sequence[BaseRoute] = (),
 ) -> Starlette:
     """The HTTP service over the given use cases; it opens nothing until ``lifespan`` runs.
 
@@ -88,7 +89,8 @@ def create_http_app(
 
     ``/livez`` and ``/readyz`` (which checks nothing without ``check_readiness``) are always
     served, ``/metrics`` only with ``scrape_metrics``; every request is counted in
-    ``request_metrics`` and logged once (``access.RequestContext``)."""
+    ``request_metrics`` and logged once (``access.RequestContext``). ``more_routes`` are
+    served beside the API (the operator page)."""
     if identify is None:
         if authenticate is None:
             raise TypeError("give authenticate= (API keys) or identify= (your own identity)")
@@ -122,6 +124,7 @@ def create_http_app(
         *(operation.route(exports) for operation in export_operations(served)),
         DOCUMENT.route(OpenApiEndpoint(document)),
         *(operation.route(operations) for operation in service_operations(metrics=metrics)),
+        *more_routes,
     ]
     return _app(routes, request_metrics, lifespan)
 

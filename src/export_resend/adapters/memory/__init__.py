@@ -7,6 +7,7 @@ test that uses them tells the truth about the real ones.
 from export_resend.adapters.memory.api_keys import InMemoryApiKeyStore
 from export_resend.adapters.memory.files import InMemoryFileStore
 from export_resend.adapters.memory.mailer import InMemoryMailer
+from export_resend.adapters.memory.sessions import InMemorySessionStore
 from export_resend.adapters.memory.unit_of_work import (
     InMemoryDeliveryRepository,
     InMemoryExportRepository,
@@ -20,6 +21,7 @@ __all__ = [
     "InMemoryExportRepository",
     "InMemoryFileStore",
     "InMemoryMailer",
+    "InMemorySessionStore",
     "InMemoryStore",
     "InMemoryUnitOfWork",
 ]

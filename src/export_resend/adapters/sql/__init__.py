@@ -2,6 +2,12 @@
 
 from export_resend.adapters.sql.api_keys import SqlAlchemyApiKeyStore
 from export_resend.adapters.sql.database import Database
+from export_resend.adapters.sql.sessions import SqlAlchemySessionStore
 from export_resend.adapters.sql.unit_of_work import SqlAlchemyUnitOfWork
 
-__all__ = ["Database", "SqlAlchemyApiKeyStore", "SqlAlchemyUnitOfWork"]
+__all__ = [
+    "Database",
+    "SqlAlchemyApiKeyStore",
+    "SqlAlchemySessionStore",
+    "SqlAlchemyUnitOfWork",
+]

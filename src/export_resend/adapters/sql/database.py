@@ -25,7 +25,7 @@ from export_resend.domain.ports import UnitOfWork
 MIN_SECRET_LENGTH = 32
 
 MIGRATIONS = "export_resend.adapters.sql:migrations"
-HEAD_REVISION = "0006"
+HEAD_REVISION = "0007"
 """The newest migration; a test checks that it is the head of the migration scripts."""
 
 

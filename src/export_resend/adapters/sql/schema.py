@@ -179,3 +179,17 @@ idempotency_keys = Table(
     Column("result", Json),
     Index("ix_idempotency_keys_expiry", "expires_at"),
 )
+
+ui_sessions = Table(
+    "ui_sessions",
+    metadata,
+    # the SHA-256 of the browser's token and of the API key: neither is stored itself
+    Column("token_sha256", String(64), primary_key=True),
+    Column("key_sha256", String(64), nullable=False),
+    Column("key_id", String(32)),
+    Column("client_type", String(16), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("ends_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Index("ix_ui_sessions_expiry", "expires_at"),
+)
