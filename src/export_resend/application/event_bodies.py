@@ -41,9 +41,11 @@ def load_json_object(text: str | bytes) -> dict[str, Any]:
 
 def describe(error: ValidationError, prefix: str = "") -> str:
     """The fields ``error`` is about and what was wrong with each (``data.recipient:
-    missing``), at most three of them, never their values."""
+    missing``), at most three of them, never their values. A ``value_error`` is told in our
+    own validator's words, which never quote a value either."""
     issues = [
-        f"{field_path((*((prefix,) if prefix else ()), *e['loc']))}: {e['type']}"
+        f"{field_path((*((prefix,) if prefix else ()), *e['loc']))}: "
+        + (e["msg"].removeprefix("Value error, ") if e["type"] == "value_error" else e["type"])
         for e in error.errors(include_url=False, include_input=False, include_context=False)
     ]
     more = f" (and {len(issues) - 3} more)" if len(issues) > 3 else ""
