@@ -27,9 +27,11 @@ def load_json_object(text: str | bytes) -> dict[str, Any]:
     including a key given twice in any object (two readers could take different ones) and
     ``NaN`` or ``Infinity``; its message never quotes the text."""
     try:
-        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+        decoded = text.decode("utf-8") if isinstance(text, bytes) else text
     except UnicodeDecodeError:
         raise ValueError("not UTF-8") from None
+    try:
+        value = json.loads(decoded, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise ValueError(f"not JSON (line {exc.lineno}, column {exc.colno})") from None
     except RecursionError:

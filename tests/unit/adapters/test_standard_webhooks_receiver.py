@@ -2,7 +2,7 @@
 against our secret, within 5 minutes, each webhook-id once; then our documented event read.
 
 The library checks the timestamp against the system clock too, so these tests sign at the
-real time (the receiver's clock is set to it)."""
+real time (the receiver's clock is set to it), and keep 30 s away from its limits."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def event_body(
 
 class World:
     def __init__(self) -> None:
-        self.clock = ManualClock(datetime.now(UTC).replace(microsecond=0))
+        self.clock = ManualClock(datetime.now(UTC))
         self.seen = InMemorySeenWebhookIds()
         self.receiver = StandardWebhooksDeliveryEventReceiver(
             secret=SECRET, seen=self.seen, clock=self.clock
@@ -190,13 +190,13 @@ def test_any_change_to_the_body_or_a_signed_header_is_refused(
 @pytest.mark.parametrize(
     ("shift", "accepted"),
     [
-        (timedelta(minutes=-4, seconds=-59), True),
-        (timedelta(minutes=4, seconds=59), True),
+        (timedelta(minutes=-4, seconds=-30), True),
+        (timedelta(minutes=4, seconds=30), True),
         (timedelta(minutes=-5, seconds=-1), False),
         (timedelta(minutes=5, seconds=1), False),
         (timedelta(days=-1), False),
     ],
-    ids=["almost 5 minutes old", "almost 5 minutes ahead", "stale", "ahead", "a day old"],
+    ids=["4.5 minutes old", "4.5 minutes ahead", "stale", "ahead", "a day old"],
 )
 async def test_a_timestamp_outside_five_minutes_is_refused(
     world: World, shift: timedelta, accepted: bool

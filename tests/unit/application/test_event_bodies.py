@@ -20,6 +20,7 @@ from export_resend.application.event_bodies import describe, load_json_object
         (b"[1]", "not a JSON object"),
         (b"null", "not a JSON object"),
         (b'{"a": "\xff"}', "not UTF-8"),
+        ('{"a": 1}'.encode("utf-16"), "not UTF-8"),
         (b'{"a": ', "not JSON (line 1, column 7)"),
         (b'{"a":' * 100_000, "nested too deeply"),
         (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
