@@ -61,7 +61,8 @@ class SesDeliveryEventReceiver(DeliveryEventReceiver):
     (SUBSCRIPTION_CONFIRMED), an UnsubscribeConfirmation is ``EventIgnored``
     (UNSUBSCRIBED), and a Notification's ``Message`` is read as an SES event
     (``events.ses_events``). SNS may deliver a message twice; its events are the same both
-    times, so nothing is remembered and ``release`` does nothing.
+    times, so nothing is remembered and ``release`` does nothing. The request's headers are
+    not read: SNS signs none of them (``x-amz-sns-message-type`` repeats the body's Type).
     """
 
     def __init__(
