@@ -21,11 +21,13 @@ from pydantic import (
     SecretStr,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from export_resend.adapters.ses import check_topic_arn
 from export_resend.adapters.smtp import SmtpTls
+from export_resend.adapters.standard_webhooks import check_webhook_secret
 from export_resend.domain.delivery import RetryPolicy
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(second|minute|hour|day|week)s?\s*$", re.IGNORECASE)
@@ -175,6 +177,22 @@ def _http_url(value: str | None) -> str | None:
     return value
 
 
+def _topic_arns(value: Any) -> Any:
+    """``EXPORT_RESEND_SES_TOPIC_ARNS``: ARNs separated by commas (blanks around them ignored),
+    each checked, each kept once, in the order given."""
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, list | tuple):
+        return tuple(dict.fromkeys(check_topic_arn(arn) for arn in value))
+    return value
+
+
+def _webhook_secret(value: SecretStr | None) -> SecretStr | None:
+    if value is not None:
+        check_webhook_secret(value.get_secret_value())
+    return value
+
+
 def _same_directory(first: Path, second: Path) -> bool:
     return os.path.normpath(first.absolute()) == os.path.normpath(second.absolute())
 
@@ -249,6 +267,11 @@ class Settings(BaseSettings):
     """How long a sign-in to the operator page lasts at most, however busy."""
     ui_session_idle: Duration = timedelta(minutes=30)
     """How long a sign-in to the operator page lasts unused."""
+    ses_topic_arns: Annotated[tuple[str, ...], NoDecode, BeforeValidator(_topic_arns)] = ()
+    """The SNS topics whose SES events are taken, comma-separated ARNs; none if empty (SNS
+    signs the messages of any AWS account's topic, so the topic is what says they are ours)."""
+    webhook_secret: Annotated[SecretStr | None, AfterValidator(_webhook_secret)] = None
+    """The Standard Webhooks secret (``whsec_…``) that signs delivery events; none if unset."""
 
     log_format: Annotated[LogFormat, BeforeValidator(_folded(str.lower))] = LogFormat.JSON
     log_level: Annotated[LogLevel, BeforeValidator(_folded(str.upper))] = LogLevel.INFO

@@ -26,6 +26,8 @@ SUITES = {
     "IdempotencyKeyRepositoryContract": "export_resend.testing.idempotency_contract",
     "MailerContract": "export_resend.testing.mailer_contract",
     "RowSourceContract": "export_resend.testing.row_source_contract",
+    "SeenWebhookIdsContract": "export_resend.testing.seen_webhook_ids_contract",
+    "SeenWebhookIdsMachine": "export_resend.testing.seen_webhook_ids_contract",
     "UnitOfWorkContract": "export_resend.testing.unit_of_work_contract",
 }
 

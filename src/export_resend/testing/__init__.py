@@ -7,8 +7,11 @@ Every contract suite is exported from here, as is ``ManualClock``::
 - ``ManualClock``: a clock that moves when told to.
 - one contract suite per port (pytest classes to subclass): ``UnitOfWorkContract``,
   ``IdempotencyKeyRepositoryContract``, ``MailerContract``, ``ApiKeyStoreContract``,
-  ``FileStoreContract``, ``RowSourceContract``; and ``ExportRepositoryMachine``, comparing
-  any export repository with a model.
+  ``FileStoreContract``, ``RowSourceContract``, ``SeenWebhookIdsContract``; and
+  ``ExportRepositoryMachine`` and ``SeenWebhookIdsMachine``, comparing any export repository
+  or seen-ids store with a model.
+- ``delivery_events``: SNS messages and Standard Webhooks requests, signed as the providers
+  sign them, for testing what receives them.
 - ``strategies``: hypothesis strategies for addresses, CC lists, callers and exports;
   ``samples``: the data the suites use.
 
@@ -30,6 +33,10 @@ if TYPE_CHECKING:
     from export_resend.testing.idempotency_contract import IdempotencyKeyRepositoryContract
     from export_resend.testing.mailer_contract import MailerContract
     from export_resend.testing.row_source_contract import RowSourceContract
+    from export_resend.testing.seen_webhook_ids_contract import (
+        SeenWebhookIdsContract,
+        SeenWebhookIdsMachine,
+    )
     from export_resend.testing.state_machine import ExportRepositoryMachine
     from export_resend.testing.unit_of_work_contract import UnitOfWorkContract
 
@@ -41,6 +48,8 @@ __all__ = [
     "MailerContract",
     "ManualClock",
     "RowSourceContract",
+    "SeenWebhookIdsContract",
+    "SeenWebhookIdsMachine",
     "UnitOfWorkContract",
 ]
 
@@ -51,6 +60,8 @@ _SUITES = {
     "IdempotencyKeyRepositoryContract": "idempotency_contract",
     "MailerContract": "mailer_contract",
     "RowSourceContract": "row_source_contract",
+    "SeenWebhookIdsContract": "seen_webhook_ids_contract",
+    "SeenWebhookIdsMachine": "seen_webhook_ids_contract",
     "UnitOfWorkContract": "unit_of_work_contract",
 }
 """Each suite's module, imported when the suite is first asked for (PEP 562)."""

@@ -5,6 +5,11 @@ test that uses them tells the truth about the real ones.
 """
 
 from export_resend.adapters.memory.api_keys import InMemoryApiKeyStore
+from export_resend.adapters.memory.delivery_events import (
+    InMemoryCertificateFetcher,
+    InMemorySeenWebhookIds,
+    InMemorySubscriptionConfirmer,
+)
 from export_resend.adapters.memory.files import InMemoryFileStore
 from export_resend.adapters.memory.mailer import InMemoryMailer
 from export_resend.adapters.memory.sessions import InMemorySessionStore
@@ -17,11 +22,14 @@ from export_resend.adapters.memory.unit_of_work import (
 
 __all__ = [
     "InMemoryApiKeyStore",
+    "InMemoryCertificateFetcher",
     "InMemoryDeliveryRepository",
     "InMemoryExportRepository",
     "InMemoryFileStore",
     "InMemoryMailer",
+    "InMemorySeenWebhookIds",
     "InMemorySessionStore",
     "InMemoryStore",
+    "InMemorySubscriptionConfirmer",
     "InMemoryUnitOfWork",
 ]
