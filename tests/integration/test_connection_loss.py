@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 from sqlalchemy import text
 
-from export_resend.adapters.sql import Database
+from export_resend.adapters.sql import AsyncpgUnitOfWork, Database
 from export_resend.domain.export import Export
 from export_resend.domain.ports import ConcurrentUpdate
 from export_resend.testing.samples import sample_export
@@ -25,7 +25,7 @@ async def postgres(postgres_url: str) -> AsyncIterator[Database]:
 
 async def test_a_connection_the_server_dropped_is_replaced(postgres: Database) -> None:
     stored = sample_export()
-    async with postgres.unit_of_work() as uow:
+    async with AsyncpgUnitOfWork(postgres.engine) as uow:
         await uow.exports.add(stored)
         await uow.commit()
     async with postgres.engine.connect() as connection:  # the pool's only connection
@@ -37,7 +37,7 @@ async def test_a_connection_the_server_dropped_is_replaced(postgres: Database) -
         await admin.close()
     await asyncio.sleep(0.2)
     for _ in range(3):
-        async with postgres.unit_of_work() as uow:
+        async with AsyncpgUnitOfWork(postgres.engine) as uow:
             assert await uow.exports.get(stored.id) == stored
 
 
@@ -45,14 +45,14 @@ async def test_a_deadlock_between_two_writers_is_a_concurrent_update(postgres_ur
     database = Database(postgres_url, pool_size=2)
     first, second = sample_export(), sample_export()
     try:
-        async with database.unit_of_work() as uow:
+        async with AsyncpgUnitOfWork(database.engine) as uow:
             await uow.exports.add(first)
             await uow.exports.add(second)
             await uow.commit()
         both_locked = asyncio.Barrier(2)
 
         async def lock_one_then_write_the_other(mine: Export, theirs: Export) -> None:
-            async with database.unit_of_work() as uow:
+            async with AsyncpgUnitOfWork(database.engine) as uow:
                 assert await uow.exports.get(mine.id, lock=True) is not None
                 await both_locked.wait()
                 assert theirs.expires_at is not None

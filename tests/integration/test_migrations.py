@@ -13,7 +13,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect
 
-from export_resend.adapters.sql import Database
+from export_resend.adapters.sql import Database, SqlAlchemyUnitOfWork
 from export_resend.adapters.sql.database import HEAD_REVISION, alembic_config
 from export_resend.adapters.sql.schema import exports, metadata
 from export_resend.domain.export import ExportStatus
@@ -98,7 +98,7 @@ async def test_exports_left_pending_before_generation_existed_are_failed_not_gen
             )
         )
     await empty.upgrade()
-    async with empty.unit_of_work() as uow:
+    async with SqlAlchemyUnitOfWork(empty.engine, empty.writers) as uow:
         export = await uow.exports.get(PENDING_ID)
         assert await uow.jobs.claim(datetime(2030, 1, 1, tzinfo=UTC), uuid4(), LEASE, 10) == []
     assert export is not None

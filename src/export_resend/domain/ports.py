@@ -223,6 +223,7 @@ class UnitOfWork(Protocol):
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         traceback: TracebackType | None,
+        /,
     ) -> None: ...
 
     async def commit(self) -> None: ...

@@ -14,15 +14,15 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from export_resend.adapters.sql.connections import connected
-from export_resend.adapters.sql.postgresql import AsyncpgUnitOfWork
-from export_resend.adapters.sql.unit_of_work import SQLITE_BEGIN, SqlAlchemyUnitOfWork
 from export_resend.application.check_readiness import DatabaseProbe
-from export_resend.domain.ports import UnitOfWork
 
 MIN_SECRET_LENGTH = 32
+SQLITE_BEGIN = "export_resend_sqlite_begin"
+"""Execution option naming how a SQLite transaction begins: IMMEDIATE (default) or DEFERRED."""
 
 MIGRATIONS = "export_resend.adapters.sql:migrations"
 HEAD_REVISION = "0005"
@@ -54,17 +54,28 @@ def _sqlite_setup(engine: AsyncEngine) -> None:
         connection.exec_driver_sql(f"BEGIN {mode}")
 
 
+def _postgresql_setup(engine: AsyncEngine) -> None:
+    # a connection the server closed while it sat in the pool (a restart, a failover, an
+    # idle timeout) is replaced as it is taken out, before any statement finds it dead
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _checkout(dbapi_connection: Any, _record: object, _proxy: object) -> None:
+        if dbapi_connection.driver_connection.is_closed():
+            raise DisconnectionError("the server has closed this connection")
+
+
 class SchemaNotCurrent(Exception):
     """The database's schema is not the one this version needs (``export-resend db upgrade``)."""
 
 
 class Database(DatabaseProbe):
-    """An async engine for ``url`` (``sqlite+aiosqlite://…`` or ``postgresql+asyncpg://…``).
+    """An async engine for ``url`` (``sqlite+aiosqlite://…`` or ``postgresql+asyncpg://…``),
+    set up for its dialect, with the migrations of our tables. Both SQL packages' units of
+    work take their connections from its pool; which one runs is the container's choice.
 
     Creating it opens nothing; connections open on first use. ``dispose`` closes them.
     """
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, pool_timeout: float = 30) -> None:
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
         options: dict[str, Any] = {}
@@ -74,7 +85,7 @@ class Database(DatabaseProbe):
             options["connect_args"] = {"timeout": 30}
         else:
             # a steady pool: connections opened under load and closed after cost a handshake
-            options.update(pool_size=pool_size, max_overflow=0, pool_timeout=30)
+            options.update(pool_size=pool_size, max_overflow=0, pool_timeout=pool_timeout)
         # an error's text never repeats a statement's values (addresses, relay replies): it
         # reaches the logs with the traceback, and a value cut short escapes any redaction
         self._setup(create_async_engine(parsed, hide_parameters=True, **options), owned=True)
@@ -91,9 +102,12 @@ class Database(DatabaseProbe):
     def _setup(self, engine: AsyncEngine, *, owned: bool) -> None:
         self.engine = engine
         self._owned = owned
-        self._writers = asyncio.Lock() if self.dialect == "sqlite" else None
+        self.writers = asyncio.Lock() if self.dialect == "sqlite" else None
+        """SQLite's writers queue on it, one per database in this process."""
         if self.dialect == "sqlite":
             _sqlite_setup(self.engine)
+        elif self.dialect == "postgresql" and owned:  # a host's engine is the host's to set up
+            _postgresql_setup(self.engine)
 
     @property
     def file(self) -> Path | None:
@@ -102,12 +116,6 @@ class Database(DatabaseProbe):
         if self.dialect != "sqlite" or not database or database == ":memory:":
             return None
         return Path(database)
-
-    def unit_of_work(self) -> UnitOfWork:
-        """A new unit of work: on asyncpg itself for PostgreSQL, on SQLAlchemy for SQLite."""
-        if self.dialect == "postgresql" and self._owned:
-            return AsyncpgUnitOfWork(self.engine)
-        return SqlAlchemyUnitOfWork(self.engine, self._writers)
 
     async def open(self) -> None:
         """Make the database ready for use: a SQLite file is created or upgraded to the
