@@ -25,7 +25,9 @@ from export_resend.testing import (
 )
 from export_resend.testing.samples import sample_export
 from export_resend.testing.state_machine import default_settings
+from export_resend.testing.unit_of_work_concurrency import LoseConnections
 from tests.conftest import units_of_work
+from tests.postgres import terminate_backends
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -58,6 +60,19 @@ class TestSqlAlchemyUnitOfWork(UnitOfWorkContract, IdempotencyKeyRepositoryContr
     def unit_of_work(self, database: Database) -> UnitOfWorkFactory:
         return units_of_work(database, "sqlalchemy")
 
+    @pytest.fixture
+    def lose_connections(
+        self, database: Database, request: pytest.FixtureRequest
+    ) -> LoseConnections | None:
+        if database.dialect != "postgresql":
+            return None
+        url: str = request.getfixturevalue("postgres_url")
+        return lambda: terminate_backends(url)
+
+    @pytest.fixture
+    def row_locks(self, database: Database) -> bool:
+        return database.dialect == "postgresql"
+
 
 class TestAsyncpgUnitOfWork(UnitOfWorkContract, IdempotencyKeyRepositoryContract):
     """asyncpg, on PostgreSQL."""
@@ -65,6 +80,14 @@ class TestAsyncpgUnitOfWork(UnitOfWorkContract, IdempotencyKeyRepositoryContract
     @pytest.fixture
     def unit_of_work(self, postgresql: Database) -> UnitOfWorkFactory:
         return units_of_work(postgresql, "asyncpg")
+
+    @pytest.fixture
+    def lose_connections(self, postgres_url: str) -> LoseConnections | None:
+        return lambda: terminate_backends(postgres_url)
+
+    @pytest.fixture
+    def row_locks(self) -> bool:
+        return True
 
 
 class TestSqlAlchemyApiKeyStore(ApiKeyStoreContract):

@@ -35,7 +35,7 @@ from export_resend.domain.records import (
 
 
 class DuplicateId(Exception):
-    """``add`` was given an id that is already stored."""
+    """``add`` was given an id that is already stored (found at once, or at commit)."""
 
 
 class UnknownId(Exception):
@@ -43,7 +43,9 @@ class UnknownId(Exception):
 
 
 class ConcurrentUpdate(Exception):
-    """``update`` was given an export whose stored version has moved on since it was read."""
+    """Another unit of work won: an export's stored version has moved on since it was read,
+    or two units of work waited for each other's locks and this one was refused. It commits
+    nothing more: leave it, and try again from a fresh read."""
 
 
 class FileMissing(Exception):
@@ -55,8 +57,10 @@ class UserMismatch(Exception):
 
 
 class StorageUnavailable(Exception):
-    """The storage could not be reached or refused to serve (a database down, unreachable,
-    or refusing connections): nothing was done; try again later."""
+    """The storage cannot serve now (down, unreachable, refusing connections, no pooled
+    connection free in time, or the connection lost midway): nothing the unit of work had
+    not committed was kept, and a commit cut off so may or may not have been made. Try
+    again later."""
 
 
 class MailerUnavailable(Exception):
@@ -74,22 +78,15 @@ class Backlog:
 
 
 class ExportRepository(Protocol):
-    """Exports, inside one unit of work.
+    """Exports, inside one unit of work (see ``UnitOfWork`` for ``lock`` and visibility).
 
-    ``get`` returns ``None`` for an unknown id, never raises for it. With ``lock=True`` it
-    also holds an exclusive lock on the export until the unit of work ends: an ``update`` of
-    it, or a ``get`` with ``lock=True``, in another unit of work waits until then.
-    ``add`` raises ``DuplicateId`` for a stored id (at once or at commit).
-    ``update`` stores ``export`` only if its ``version`` is the stored one, and returns it
-    with ``version + 1``; it raises ``UnknownId`` for an unknown id and
-    ``ConcurrentUpdate`` when the stored version differs.
-    ``list`` returns one page of ``query`` by effective status at ``now``, newest
-    ``requested_at`` first and then highest id, with the total count of matches.
-    ``expired`` returns up to ``limit`` exports whose stored status is READY and whose
-    ``expires_at`` is at or before ``now`` (those a sweep must record as EXPIRED),
-    earliest ``expires_at`` first (ties by id).
-    What is written is visible in the same unit of work at once, and to other units of work
-    only after commit.
+    ``get``: ``None`` for an unknown id. ``add``: ``DuplicateId`` for a stored id.
+    ``update``: stores ``export`` if its ``version`` is the stored one and returns it at
+    ``version + 1``; else ``ConcurrentUpdate`` (``UnknownId`` for an unknown id).
+    ``list``: one page of ``query`` by effective status at ``now``, newest ``requested_at``
+    first (ties: highest id first), with the count of all matches. ``expired``: up to
+    ``limit`` exports stored READY whose ``expires_at`` is at or before ``now``, earliest
+    first (ties by id).
     """
 
     async def get(self, export_id: UUID, *, lock: bool = False) -> Export | None: ...
@@ -104,25 +101,17 @@ class ExportRepository(Protocol):
 
 
 class DeliveryRepository(Protocol):
-    """The outbox: one record per email, inside one unit of work.
+    """The outbox, one record per email, inside one unit of work.
 
-    ``get`` returns ``None`` for an unknown id; with ``lock=True`` it holds an exclusive lock
-    on the delivery until the unit of work ends. ``add`` raises ``DuplicateId`` for a stored
-    id; ``update`` replaces a stored delivery and raises ``UnknownId`` for an unknown one.
-    ``list_for_export`` returns the deliveries of one export, oldest ``queued_at`` first
-    (ties by id), and an empty sequence for an unknown export. ``queued_since`` returns the
-    ``queued_at`` of the export's deliveries of ``kind`` queued strictly after ``since``,
-    oldest first.
-
-    ``claim`` takes up to ``limit`` deliveries that are due at ``now``
-    (``Delivery.is_due``), earliest ``next_attempt_at`` first (ties by id), stores each
-    as ``delivery.claimed(lease_id, now, lease)`` and returns them so. It skips, and never
-    waits for, deliveries that another unit of work has claimed or locked and not yet
-    committed; so once this unit of work commits, no other claim returns them before
-    their lease ends, on any number of processes sharing the store.
-
-    ``backlog`` counts the QUEUED and SENDING deliveries, those of them due at ``now``
-    (``Delivery.is_due``), and gives the earliest ``queued_at`` among them.
+    ``get``: ``None`` for an unknown id. ``add``: ``DuplicateId``; ``update``: ``UnknownId``.
+    ``list_for_export``: an export's deliveries, oldest ``queued_at`` first (ties by id).
+    ``queued_since``: the ``queued_at`` of its deliveries of ``kind`` after ``since``, oldest
+    first. ``claim``: up to ``limit`` deliveries due at ``now`` (``Delivery.is_due``),
+    earliest ``next_attempt_at`` first (ties by id), stored and returned as
+    ``claimed(lease_id, now, lease)``; it never takes one that another open unit of work
+    holds (it skips it; a store locked as a whole may wait instead), so no two processes
+    claim one delivery before its lease ends. ``backlog``: the QUEUED and SENDING ones: how
+    many, how many due at ``now``, and the oldest ``queued_at``.
     """
 
     async def get(self, delivery_id: UUID, *, lock: bool = False) -> Delivery | None: ...
@@ -145,22 +134,12 @@ class DeliveryRepository(Protocol):
 
 
 class GenerationJobRepository(Protocol):
-    """The queue of exports to generate: one job per PENDING export, inside one unit of work.
+    """The queue of exports to generate, one job per PENDING export, inside one unit of work.
 
-    ``get`` returns ``None`` for an unknown export id; with ``lock=True`` it holds an
-    exclusive lock on the job until the unit of work ends. ``add`` raises ``DuplicateId``
-    for an export that already has a job; ``update`` replaces a stored job and raises
-    ``UnknownId`` for an unknown one; ``remove`` deletes a job (an unknown one is no
-    error: the work is done either way).
-
-    ``claim`` takes up to ``limit`` jobs due at ``now`` (``GenerationJob.is_due``),
-    earliest ``next_attempt_at`` first (ties by export id), stores each as
-    ``job.claimed(lease_id, now, lease)`` and returns them so. Like the outbox's claim, it
-    skips and never waits for jobs that another unit of work has claimed or locked and not
-    yet committed.
-
-    ``backlog`` counts the jobs, those of them due at ``now`` (``GenerationJob.is_due``),
-    and gives the earliest ``queued_at`` among them.
+    ``get``: ``None`` for an unknown export id. ``add``: ``DuplicateId`` for an export that
+    has a job; ``update``: ``UnknownId``; ``remove``: an unknown one is no error. ``claim``
+    and ``backlog`` are the outbox's (ties by export id; every job waits), a claim counting
+    one more attempt (``GenerationJob.claimed``).
     """
 
     async def get(self, export_id: UUID, *, lock: bool = False) -> GenerationJob | None: ...
@@ -179,16 +158,13 @@ class GenerationJobRepository(Protocol):
 
 
 class IdempotencyKeyRepository(Protocol):
-    """Idempotency keys and the responses stored under them, inside one unit of work.
+    """Idempotency keys and what is stored under them, inside one unit of work.
 
-    ``get`` returns ``None`` for an unknown key, expired or not; with ``lock=True`` it holds
-    an exclusive lock on the record until the unit of work ends. ``add`` raises
-    ``DuplicateId`` for a stored key (at once or at commit), so of two units of work adding
-    the same key only one commits. ``update`` replaces a stored record and raises
-    ``UnknownId`` for an unknown one. ``remove`` deletes a record (an unknown key is no
-    error). ``purge`` deletes up to ``limit`` records whose ``expires_at`` is at or before
-    ``now`` and returns how many it deleted. A response's bytes and headers come back
-    exactly as stored.
+    ``get``: ``None`` for an unknown key, expired or not. ``add``: ``DuplicateId`` for a
+    stored key, so of two units of work adding one key only one commits. ``update``:
+    ``UnknownId``; ``remove``: an unknown key is no error. ``purge``: deletes up to
+    ``limit`` records whose ``expires_at`` is at or before ``now``, skipping any another
+    unit of work holds, and returns how many. A record comes back exactly as stored.
     """
 
     async def get(self, key: IdempotencyKey, *, lock: bool = False) -> IdempotencyRecord | None: ...
@@ -203,12 +179,16 @@ class IdempotencyKeyRepository(Protocol):
 
 
 class UnitOfWork(Protocol):
-    """One transaction: everything written through it is committed together or not at all.
+    """One transaction: what is written through it is committed together by ``commit()``, or
+    not at all (leaving the ``async with`` without it). Writes are seen inside at once, and
+    by others once committed. Used once: after ``commit()`` every call raises
+    ``RuntimeError``.
 
-    Use it as ``async with``; leaving the block without ``commit()`` (or with an exception)
-    discards every write. A unit of work is used once. One that will write after reading
-    should read with ``lock=True`` first, so that it cannot be overtaken in between; if it
-    does not, a write may raise ``ConcurrentUpdate`` when another unit of work wrote first.
+    Locks mean the same in every repository: ``get`` with ``lock=True`` of a stored row,
+    ``update`` and ``remove`` hold that row until the unit of work ends, and another's
+    locked ``get``, ``update`` or ``remove`` of it waits until then (claims skip it). Of
+    two that would wait for each other, one raises ``ConcurrentUpdate``. Read with
+    ``lock=True`` what you will write.
     """
 
     exports: ExportRepository
