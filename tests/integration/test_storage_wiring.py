@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from export_resend.adapters.sql import AsyncpgUnitOfWork, Database, SqlAlchemyUnitOfWork
 from export_resend.adapters.sql.database import HEAD_REVISION, SchemaNotCurrent
+from export_resend.adapters.sql.schema import VERSION_TABLE
 from export_resend.container import Container
 from export_resend.domain.export import ExportStatus
 from export_resend.service import ExportResend
@@ -73,14 +74,16 @@ async def test_postgresql_refuses_to_start_on_a_schema_that_is_not_current(
     database = Database(postgres_url)
     try:
         async with database.engine.begin() as connection:
-            await connection.execute(text("UPDATE alembic_version SET version_num = 'old'"))
+            stale = text(f"UPDATE {VERSION_TABLE} SET version_num = 'old'")  # noqa: S608
+            await connection.execute(stale)
         container = _container(postgres_url, link_secret="s")
         with pytest.raises(SchemaNotCurrent, match="export-resend db upgrade"):
             await open_storage(container)
     finally:
         async with database.engine.begin() as connection:
             await connection.execute(
-                text("UPDATE alembic_version SET version_num = :head"), {"head": HEAD_REVISION}
+                text(f"UPDATE {VERSION_TABLE} SET version_num = :head"),  # noqa: S608
+                {"head": HEAD_REVISION},
             )
         await database.dispose()
 

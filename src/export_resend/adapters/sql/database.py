@@ -12,12 +12,14 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, event, text
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, column, event, inspect, select, table, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from export_resend.adapters.sql.connections import connected
+from export_resend.adapters.sql.schema import VERSION_TABLE
 from export_resend.application.check_readiness import DatabaseProbe
 
 MIN_SECRET_LENGTH = 32
@@ -27,6 +29,9 @@ SQLITE_BEGIN = "export_resend_sqlite_begin"
 MIGRATIONS = "export_resend.adapters.sql:migrations"
 HEAD_REVISION = "0005"
 """The newest migration; a test checks that it is the head of the migration scripts."""
+SHARED_VERSION_TABLE = "alembic_version"
+"""Alembic's own default, where revisions of ours were kept before ``VERSION_TABLE``."""
+_shared_versions = table(SHARED_VERSION_TABLE, column("version_num"))
 
 
 def alembic_config() -> Config:
@@ -151,21 +156,23 @@ class Database(DatabaseProbe):
         return secret
 
     async def upgrade(self, revision: str = "head") -> None:
-        """Apply the migrations up to ``revision``."""
+        """Apply the migrations up to ``revision`` (first moving a revision of ours out of
+        ``alembic_version``, where versions before this one kept it, into ``VERSION_TABLE``)."""
         async with connected(self.engine) as connection, connection.begin():
+            await connection.run_sync(_adopt)
             await connection.run_sync(_alembic, "upgrade", revision)
 
     async def downgrade(self, revision: str = "base") -> None:
         """Undo the migrations down to ``revision``."""
         async with self.engine.begin() as connection:
+            await connection.run_sync(_adopt)
             await connection.run_sync(_alembic, "downgrade", revision)
 
     async def revision(self) -> str | None:
-        """The revision the database is at, or ``None`` before any migration."""
+        """The revision the database is at, or ``None`` before any migration (a revision of
+        ours still in ``alembic_version`` counts: ``upgrade`` moves it)."""
         async with connected(self.engine) as connection:
-            return await connection.run_sync(
-                lambda sync: MigrationContext.configure(sync).get_current_revision()
-            )
+            return await connection.run_sync(_revision)
 
     async def dispose(self) -> None:
         """Close every pooled connection (of an engine of our own only)."""
@@ -182,3 +189,37 @@ def _alembic(connection: Connection, action: str, revision: str) -> None:
     config = alembic_config()
     config.attributes["connection"] = connection
     getattr(command, action)(config, revision)
+
+
+def _revision(connection: Connection) -> str | None:
+    if not inspect(connection).has_table(VERSION_TABLE):
+        return _ours_in_shared_table(connection)
+    context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+    return context.get_current_revision()
+
+
+def _ours_in_shared_table(connection: Connection) -> str | None:
+    """A revision of ours in ``alembic_version``, if our tables are there too."""
+    tables = inspect(connection)
+    if not (tables.has_table(SHARED_VERSION_TABLE) and tables.has_table("exports")):
+        return None
+    ours = {
+        script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()
+    }
+    found = connection.execute(select(_shared_versions.c.version_num)).scalars()
+    return next((revision for revision in found if revision in ours), None)
+
+
+def _adopt(connection: Connection) -> None:
+    """Move a revision of ours from ``alembic_version`` into ``VERSION_TABLE``, leaving any
+    other there (a host's own); drop the table if nothing is left in it."""
+    if inspect(connection).has_table(VERSION_TABLE):
+        return
+    revision = _ours_in_shared_table(connection)
+    if revision is None:
+        return
+    _alembic(connection, "stamp", revision)
+    shared = _shared_versions.c.version_num
+    connection.execute(_shared_versions.delete().where(shared == revision))
+    if connection.execute(select(shared).limit(1)).first() is None:
+        connection.execute(text(f"DROP TABLE {SHARED_VERSION_TABLE}"))
