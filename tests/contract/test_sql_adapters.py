@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis.stateful import run_state_machine_as_test
+from sqlalchemy import text
 
 from export_resend.adapters.sql import (
     AsyncpgUnitOfWork,
@@ -16,6 +17,7 @@ from export_resend.adapters.sql import (
     SqlAlchemyApiKeyStore,
     SqlAlchemyUnitOfWork,
 )
+from export_resend.adapters.sql.connections import connected
 from export_resend.domain.ports import ApiKeyStore, StorageUnavailable, UnitOfWorkFactory
 from export_resend.testing import (
     ApiKeyStoreContract,
@@ -153,6 +155,26 @@ async def test_an_unreachable_server_is_storage_unavailable_for_both_drivers() -
             with pytest.raises(StorageUnavailable):
                 async with unit_of_work():
                     pass
+    finally:
+        await database.dispose()
+
+
+async def test_a_connection_lost_under_the_key_store_or_a_ping_is_storage_unavailable(
+    postgres_url: str,
+) -> None:
+    """The API key store and the ping take their connections with ``connected``."""
+    database = Database(postgres_url, pool_size=1)
+
+    async def lose_it_midway() -> None:
+        async with connected(database.engine) as connection:
+            await connection.execute(text("SELECT 1"))
+            await terminate_backends(postgres_url)
+            await connection.execute(text("SELECT 1"))
+
+    try:
+        with pytest.raises(StorageUnavailable, match="lost"):
+            await lose_it_midway()
+        await database.ping()  # a fresh connection
     finally:
         await database.dispose()
 
