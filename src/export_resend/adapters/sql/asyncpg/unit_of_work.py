@@ -16,7 +16,7 @@ from uuid import UUID
 
 import asyncpg
 from asyncpg.transaction import Transaction
-from sqlalchemy import JSON, ClauseElement, Executable
+from sqlalchemy import JSON, ClauseElement, Executable, Uuid
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.engine.interfaces import BindTyping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -43,10 +43,10 @@ _DIALECT.bind_typing = BindTyping.NONE
 
 
 class _Compiled:
-    """A statement as PostgreSQL's SQL, and its parameters in ``$n`` order (a JSON one as its
-    text, as the connection's codec wants it)."""
+    """A statement as PostgreSQL's SQL, its parameters in ``$n`` order (a JSON one as its
+    text, as the connection's codec wants it), and the UUID columns of its rows."""
 
-    __slots__ = ("_json", "_names", "sql")
+    __slots__ = ("_json", "_names", "sql", "uuids")
 
     def __init__(self, statement: ClauseElement) -> None:
         compiled = cast(SQLCompiler, statement.compile(dialect=_DIALECT))
@@ -57,6 +57,8 @@ class _Compiled:
         if constants:
             raise ValueError(f"write constants into the SQL (statements.constant): {constants}")
         self._json = frozenset(name for name, bind in binds.items() if isinstance(bind.type, JSON))
+        columns = getattr(statement, "exported_columns", ())
+        self.uuids = tuple(c.name for c in columns if isinstance(c.type, Uuid))
 
     def arguments(self, parameters: Mapping[str, Any]) -> list[Any]:
         json_names = self._json
@@ -76,9 +78,15 @@ def _compiled(statement: Executable) -> _Compiled:
     return compiled
 
 
-def _row(record: asyncpg.Record) -> dict[str, Any]:
-    # asyncpg's UUID is its own class; the domain compares with the standard one
-    return {k: UUID(bytes=v.bytes) if isinstance(v, UUID) else v for k, v in record.items()}
+def _row(record: asyncpg.Record, uuids: tuple[str, ...]) -> Row:
+    """The record, its UUIDs as the standard class (asyncpg's is a subclass of its own)."""
+    if not uuids:
+        return record
+    row = dict(record.items())
+    for name in uuids:
+        if (value := row[name]) is not None:
+            row[name] = UUID(bytes=value.bytes)
+    return row
 
 
 class _AsyncpgStatements(Statements):
@@ -93,27 +101,29 @@ class _AsyncpgStatements(Statements):
     async def row(
         self, statement: Executable, parameters: Mapping[str, Any], *, writes: bool = False
     ) -> Row | None:
-        record = await self._run(asyncpg.Connection.fetchrow, statement, parameters)
-        return None if record is None else _row(record)
+        compiled = _compiled(statement)
+        record = await self._run(asyncpg.Connection.fetchrow, compiled, parameters)
+        return None if record is None else _row(record, compiled.uuids)
 
     async def rows(
         self, statement: Executable, parameters: Mapping[str, Any], *, writes: bool = False
     ) -> Sequence[Row]:
-        return [_row(r) for r in await self._run(asyncpg.Connection.fetch, statement, parameters)]
+        compiled = _compiled(statement)
+        records = await self._run(asyncpg.Connection.fetch, compiled, parameters)
+        return [_row(record, compiled.uuids) for record in records]
 
     async def execute(self, statement: Executable, parameters: Mapping[str, Any]) -> int:
-        status = await self._run(asyncpg.Connection.execute, statement, parameters)
+        status = await self._run(asyncpg.Connection.execute, _compiled(statement), parameters)
         return int(status.rpartition(" ")[2])  # "UPDATE 1", "INSERT 0 1", "DELETE 3"
 
     async def _run(
         self,
         call: Callable[..., Awaitable[Any]],
-        statement: Executable,
+        compiled: _Compiled,
         parameters: Mapping[str, Any],
     ) -> Any:
         if not self._unit_of_work.open:
             raise RuntimeError("this unit of work is over: committed, or left")
-        compiled = _compiled(statement)
         try:
             return await call(self._driver, compiled.sql, *compiled.arguments(parameters))
         except Exception as exc:
