@@ -51,6 +51,10 @@ WATCHED = (
     "AsyncpgUnitOfWork.__aenter__",
     "AsyncpgUnitOfWork.__aexit__",
     "AsyncpgUnitOfWork.commit",
+    "_AsyncpgStatements._run",
+    "SqlExportRepository.get",
+    "SqlDeliveryRepository.add",
+    "SqlDeliveryRepository.queued_since",
     "AsyncpgExportRepository.get",
     "AsyncpgDeliveryRepository.add",
     "AsyncpgDeliveryRepository.queued_since",
@@ -60,6 +64,7 @@ WATCHED = (
     "SqlAlchemyUnitOfWork.__aenter__",
     "SqlAlchemyUnitOfWork.__aexit__",
     "SqlAlchemyUnitOfWork.commit",
+    "_CoreStatements._run",
     "SqlAlchemyExportRepository.get",
     "SqlAlchemyDeliveryRepository.add",
     "export_from",
@@ -180,7 +185,7 @@ SMOKE_STACKS = "\n".join(
         "main (uvicorn/main.py:1);run (asyncio/runners.py:1);handle (h11/_connection.py:1) 30",
         "main (uvicorn/main.py:1);app (starlette/routing.py:1);"
         "__call__ (export_resend/adapters/http/app.py:1) 20",
-        "main (uvicorn/main.py:1);get (export_resend/adapters/sql/postgresql.py:1);"
+        "main (uvicorn/main.py:1);get (export_resend/adapters/sql/repositories.py:1);"
         "fetchrow (asyncpg/connection.py:1) 40",
         "main (uvicorn/main.py:1);dumps (json/encoder.py:1) 10",
     )

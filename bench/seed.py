@@ -5,7 +5,8 @@
 Run as a child process with the code under test's interpreter and ``PYTHONPATH`` (see
 ``bench.harness.Code``), so that each checkout migrates its own schema (``Database.upgrade``)
 and stores users, API keys and READY exports through its own adapters
-(``SqlAlchemyApiKeyStore.add``, the unit of work's ``exports.add``). The spec, made by
+(``SqlAlchemyApiKeyStore.add``, ``SqlAlchemyUnitOfWork``'s ``exports.add``: both there in
+every version). The spec, made by
 :func:`make_spec`, holds the keys' text and the exports' ids, so that every database of a run
 (this checkout's and a baseline's, PostgreSQL and SQLite) holds the same data and one load
 script fits them all. Prints ``SEEDED <users> <exports>``.
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from export_resend.adapters.sql import Database, SqlAlchemyApiKeyStore
+from export_resend.adapters.sql import Database, SqlAlchemyApiKeyStore, SqlAlchemyUnitOfWork
 from export_resend.domain.api_keys import ApiKey, ApiKeyRecord
 from export_resend.domain.caller import Caller, ClientType
 from export_resend.domain.export import Export, ExportFile, ExportStatus, ExportType
@@ -94,7 +95,7 @@ async def seed(database_url: str, spec: dict[str, Any]) -> tuple[int, int]:
             key = ApiKey.parse(person["key"])
             await store.add(key.sha256, ApiKeyRecord(key.key_id, caller, now))
             callers.append(caller)
-        async with database.unit_of_work() as uow:
+        async with SqlAlchemyUnitOfWork(database.engine) as uow:
             for item in spec["exports"]:
                 owner = callers[item["owner"]]
                 await uow.exports.add(

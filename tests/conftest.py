@@ -18,13 +18,13 @@ from export_resend.adapters.memory import (
     InMemoryMailer,
     InMemoryStore,
 )
-from export_resend.adapters.sql import Database
+from export_resend.adapters.sql import AsyncpgUnitOfWork, Database, SqlAlchemyUnitOfWork
 from export_resend.container import Container
 from export_resend.domain.api_keys import ApiKey, ApiKeyRecord
 from export_resend.domain.caller import Caller
 from export_resend.domain.delivery import Delivery
 from export_resend.domain.export import Export
-from export_resend.domain.ports import ApiKeyStore
+from export_resend.domain.ports import ApiKeyStore, UnitOfWorkFactory
 from export_resend.settings import MailerKind, Settings
 from export_resend.testing import ManualClock
 from tests.factories import NOW
@@ -140,9 +140,29 @@ def postgres_url() -> Iterator[str]:
     yield from fresh_database()
 
 
+@dataclass
+class Sql:
+    """A migrated SQL database and the units of work one SQL package runs on it."""
+
+    database: Database
+    unit_of_work: UnitOfWorkFactory
+
+
+SQL_ADAPTERS = ["sqlite", "postgresql-sqlalchemy", "postgresql-asyncpg"]
+"""Every SQL unit of work there is: SQLAlchemy Core on SQLite and PostgreSQL, asyncpg."""
+
+
+def units_of_work(database: Database, driver: str) -> UnitOfWorkFactory:
+    """The units of work of ``driver`` (``sqlalchemy`` or ``asyncpg``) on ``database``."""
+    if driver == "asyncpg":
+        return lambda: AsyncpgUnitOfWork(database.engine)
+    return lambda: SqlAlchemyUnitOfWork(database.engine, database.writers)
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    """A migrated SQL database: a SQLite file per test, or the run's PostgreSQL database."""
+    """A migrated SQL database, for the stores that run on it whatever the driver (API keys,
+    sessions): a SQLite file per test, or the run's PostgreSQL database."""
     if request.param == "sqlite":
         database = Database(f"sqlite+aiosqlite:///{tmp_path / 'test.db'}")
         await database.upgrade()
@@ -150,5 +170,21 @@ async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
         database = Database(request.getfixturevalue("postgres_url"), pool_size=4)
     try:
         yield database
+    finally:
+        await database.dispose()
+
+
+@pytest.fixture(params=SQL_ADAPTERS)
+async def sql(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Sql]:
+    """A migrated SQL database (a SQLite file per test, or the run's PostgreSQL database) and
+    a SQL package's units of work on it."""
+    dialect, _, driver = request.param.partition("-")
+    if dialect == "sqlite":
+        database = Database(f"sqlite+aiosqlite:///{tmp_path / 'test.db'}")
+        await database.upgrade()
+    else:
+        database = Database(request.getfixturevalue("postgres_url"), pool_size=4)
+    try:
+        yield Sql(database, units_of_work(database, driver or "sqlalchemy"))
     finally:
         await database.dispose()

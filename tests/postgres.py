@@ -117,3 +117,26 @@ async def migrated_scratch_database(pool_size: int = 4) -> AsyncIterator[tuple[s
             yield url, database
         finally:
             await database.dispose()
+
+
+async def terminate_backends(url: str) -> None:
+    """End every other client connection to ``url``'s database, as a restart of the server
+    would, and wait until they are gone and their clients have seen it."""
+    database = make_url(url).database
+    admin = await asyncpg.connect(_dsn(server_url().set(database=database)), timeout=5)
+    try:
+        pids = await admin.fetch(
+            "SELECT pg_terminate_backend(pid), pid FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            " AND backend_type = 'client backend'"
+        )
+        gone = [row["pid"] for row in pids]
+        for _ in range(100):
+            if not await admin.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid = any($1::int[])", gone
+            ):
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        await admin.close()
+    await asyncio.sleep(0.05)  # the clients read the end of their connections

@@ -18,7 +18,12 @@ from export_resend.adapters.memory import (
 )
 from export_resend.adapters.prometheus import PrometheusMetrics
 from export_resend.adapters.signing import ItsdangerousDownloadLinks
-from export_resend.adapters.sql import Database, SqlAlchemyApiKeyStore
+from export_resend.adapters.sql import (
+    AsyncpgUnitOfWork,
+    Database,
+    SqlAlchemyApiKeyStore,
+    SqlAlchemyUnitOfWork,
+)
 from export_resend.adapters.worker import (
     AsyncioBoundedCall,
     BackgroundWork,
@@ -89,10 +94,19 @@ class Container(containers.DeclarativeContainer):
             pool_size=settings.provided.database_pool_size,
         ),
     )
+    database_driver = providers.Callable(lambda settings: settings.sql_driver, settings)
+    """Which package runs SQL units of work: ``asyncpg`` or ``sqlalchemy`` (the setting, or
+    the database's default; a host's ``engine=`` overrides it with ``sqlalchemy``)."""
     unit_of_work = providers.Selector(
         storage,
         memory=providers.Factory(InMemoryUnitOfWork, memory_store),
-        sql=database.provided.unit_of_work.call(),
+        sql=providers.Selector(
+            database_driver,
+            asyncpg=providers.Factory(AsyncpgUnitOfWork, database.provided.engine),
+            sqlalchemy=providers.Factory(
+                SqlAlchemyUnitOfWork, database.provided.engine, database.provided.writers
+            ),
+        ),
     )
     """A new unit of work per call: a host service overrides it with its own."""
     lifecycle = providers.Singleton(Lifecycle)

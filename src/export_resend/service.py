@@ -37,7 +37,7 @@ from export_resend.domain.ports import (
     UnitOfWorkFactory,
 )
 from export_resend.lifecycle import MissingApiKeyStore, OpenedUnitOfWork, UnitOfWorkProbe
-from export_resend.settings import Settings, UnsupportedSetting
+from export_resend.settings import DatabaseDriver, Settings, UnsupportedSetting
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp
@@ -84,7 +84,8 @@ class ExportResend:
 
     - ``unit_of_work``: a ``UnitOfWorkFactory`` on your storage, and ``api_keys`` an
       ``ApiKeyStore`` (both wrapped by the key cache of ``api_key_cache_seconds``); or
-      ``engine``, your SQLAlchemy ``AsyncEngine``, for our tables in your database;
+      ``engine``, your SQLAlchemy ``AsyncEngine``, for our tables in your database (our
+      units of work then run on SQLAlchemy Core, on your engine's pool);
     - ``mailer``, ``file_store``, ``clock``;
     - ``row_source``: your data, with a method for each export type you serve (only those
       types get a route);
@@ -120,7 +121,13 @@ class ExportResend:
         self._ui = ui
         settings = container.settings()
         if engine is not None:
+            if settings.database_driver is DatabaseDriver.ASYNCPG:
+                raise UnsupportedSetting(
+                    "a host's engine= runs on SQLAlchemy Core: unset"
+                    " EXPORT_RESEND_DATABASE_DRIVER=asyncpg"
+                )
             container.database.override(providers.Object(Database.of_engine(engine)))
+            container.database_driver.override(providers.Object(DatabaseDriver.SQLALCHEMY))
         if unit_of_work is not None:
             _own_storage(
                 container,

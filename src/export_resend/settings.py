@@ -78,6 +78,14 @@ def _usable_database(url: str) -> str:
     return url
 
 
+class DatabaseDriver(StrEnum):
+    """What runs the units of work on PostgreSQL: asyncpg itself (the default there), or
+    SQLAlchemy Core (what SQLite, and a host's own ``engine=``, always use)."""
+
+    ASYNCPG = "asyncpg"
+    SQLALCHEMY = "sqlalchemy"
+
+
 class MailerKind(StrEnum):
     """Where emails go: printed to the console, sent to an SMTP relay, or kept in memory."""
 
@@ -209,6 +217,9 @@ class Settings(BaseSettings):
         "sqlite+aiosqlite:///export-resend.db"
     )
     database_pool_size: Annotated[int, Field(ge=1, le=1000)] = 20
+    database_driver: Annotated[DatabaseDriver | None, BeforeValidator(_folded(str.lower))] = None
+    """``asyncpg`` or ``sqlalchemy``; unset, asyncpg on PostgreSQL, SQLAlchemy on SQLite
+    (``sql_driver`` says which)."""
     api_key_cache_seconds: Annotated[float, Field(ge=0, le=3600)] = 30.0
     mailer: MailerKind = MailerKind.CONSOLE
     mail_from: Annotated[str, AfterValidator(_bare_from)] = "exports@localhost.localdomain"
@@ -305,6 +316,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 "set both EXPORT_RESEND_SMTP_USERNAME and EXPORT_RESEND_SMTP_PASSWORD, or neither"
             )
+        if self.database_driver is DatabaseDriver.ASYNCPG and not self._postgresql:
+            raise ValueError(
+                "EXPORT_RESEND_DATABASE_DRIVER=asyncpg needs a postgresql+asyncpg://"
+                " EXPORT_RESEND_DATABASE_URL"
+            )
         s3_options = self.s3_endpoint_url or self.s3_region or self.s3_force_path_style
         if s3_options and not isinstance(files, S3Files):
             raise ValueError(
@@ -317,6 +333,18 @@ class Settings(BaseSettings):
     def storage(self) -> Literal["memory", "sql"]:
         """``memory`` for ``memory://`` (nothing survives the process), else ``sql``."""
         return "memory" if self.database_url == "memory://" else "sql"
+
+    @property
+    def sql_driver(self) -> DatabaseDriver:
+        """What runs the units of work on the SQL database: ``database_driver`` if set,
+        else asyncpg on PostgreSQL and SQLAlchemy Core on SQLite."""
+        if self.database_driver is not None:
+            return self.database_driver
+        return DatabaseDriver.ASYNCPG if self._postgresql else DatabaseDriver.SQLALCHEMY
+
+    @property
+    def _postgresql(self) -> bool:
+        return self.database_url.startswith("postgresql")
 
     @property
     def files(self) -> LocalFiles | S3Files:

@@ -57,13 +57,13 @@ class VersionBlindExportRepository(InMemoryExportRepository):
 class TenantBlindUnitOfWork(InMemoryUnitOfWork):
     def __init__(self, store: InMemoryStore) -> None:
         super().__init__(store)
-        self.exports = TenantBlindExportRepository(self._exports, store.exports)
+        self.exports = TenantBlindExportRepository(self.exports._table)
 
 
 class VersionBlindUnitOfWork(InMemoryUnitOfWork):
     def __init__(self, store: InMemoryStore) -> None:
         super().__init__(store)
-        self.exports = VersionBlindExportRepository(self._exports, store.exports)
+        self.exports = VersionBlindExportRepository(self.exports._table)
 
 
 class TenantBlindMachine(ExportRepositoryMachine):

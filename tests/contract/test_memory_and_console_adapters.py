@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import io
 from collections.abc import Sequence
+from datetime import timedelta
 from email import message_from_string, policy
 from email.message import EmailMessage
+from uuid import uuid4
 
 import pytest
 
@@ -18,7 +20,7 @@ from export_resend.adapters.memory import (
     InMemoryUnitOfWork,
 )
 from export_resend.domain.delivery import RecipientOutcome, RecipientResult
-from export_resend.domain.idempotency import IdempotencyKey
+from export_resend.domain.idempotency import IdempotencyKey, IdempotencyRecord
 from export_resend.domain.ports import ApiKeyStore, Mailer, MailerUnavailable, UnitOfWorkFactory
 from export_resend.testing import (
     ApiKeyStoreContract,
@@ -27,6 +29,7 @@ from export_resend.testing import (
     UnitOfWorkContract,
 )
 from export_resend.testing.mailer_contract import Mailbox, Received
+from export_resend.testing.samples import SAMPLE_MOMENT as NOW
 from export_resend.testing.samples import sample_email
 
 
@@ -36,12 +39,22 @@ class TestInMemoryUnitOfWork(UnitOfWorkContract, IdempotencyKeyRepositoryContrac
         store = InMemoryStore()
         return lambda: InMemoryUnitOfWork(store)
 
+    @pytest.fixture
+    def row_locks(self) -> bool:
+        return True
 
-async def test_an_idempotency_key_lock_is_forgotten_once_no_unit_of_work_uses_it() -> None:
-    """Locks are made per key on first use; without forgetting them, every key ever used
-    would keep one, after the purge too."""
+
+async def test_row_locks_are_forgotten_once_no_unit_of_work_holds_or_waits_for_them() -> None:
+    """A lock is an entry while held; without forgetting them, every row ever locked would
+    keep one. A wait cancelled leaves nothing behind either."""
     store = InMemoryStore()
     key = IdempotencyKey("scope", "POST /v1/x", "k")
+    record = IdempotencyRecord.begin(
+        key, "f" * 64, now=NOW, retention=timedelta(days=1), lease_id=uuid4(), lease=timedelta(1)
+    )
+    async with InMemoryUnitOfWork(store) as uow:
+        await uow.idempotency.add(record)
+        await uow.commit()
 
     async def read_locked() -> None:
         async with InMemoryUnitOfWork(store) as uow:
@@ -53,10 +66,9 @@ async def test_an_idempotency_key_lock_is_forgotten_once_no_unit_of_work_uses_it
         await asyncio.sleep(0)
         cancelled.cancel()
         await asyncio.gather(cancelled, return_exceptions=True)
-        assert list(store.key_locks) == [key]
+        assert not store.locks.idle
     await asyncio.wait_for(waiting, 5)
-    assert store.key_locks == {}
-    assert store.key_lock_users == {}
+    assert store.locks.idle
 
 
 class TestInMemoryApiKeyStore(ApiKeyStoreContract):

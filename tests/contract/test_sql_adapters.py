@@ -1,4 +1,5 @@
-"""The SQL adapters, on SQLite and on PostgreSQL, pass the same contracts as the others."""
+"""The SQL adapters pass the same contracts as the others: SQLAlchemy Core on SQLite and on
+PostgreSQL, and asyncpg on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -8,10 +9,16 @@ from pathlib import Path
 
 import pytest
 from hypothesis.stateful import run_state_machine_as_test
+from sqlalchemy import text
 
-from export_resend.adapters.sql import Database, SqlAlchemyApiKeyStore, SqlAlchemyUnitOfWork
-from export_resend.adapters.sql.postgresql import AsyncpgUnitOfWork
-from export_resend.domain.ports import ApiKeyStore, UnitOfWorkFactory
+from export_resend.adapters.sql import (
+    AsyncpgUnitOfWork,
+    Database,
+    SqlAlchemyApiKeyStore,
+    SqlAlchemyUnitOfWork,
+)
+from export_resend.adapters.sql.connections import connected
+from export_resend.domain.ports import ApiKeyStore, StorageUnavailable, UnitOfWorkFactory
 from export_resend.testing import (
     ApiKeyStoreContract,
     ExportRepositoryMachine,
@@ -20,13 +27,55 @@ from export_resend.testing import (
 )
 from export_resend.testing.samples import sample_export
 from export_resend.testing.state_machine import default_settings
-from tests.postgres import LOCAL
+from export_resend.testing.unit_of_work_concurrency import LoseConnections
+from tests.conftest import units_of_work
+from tests.postgres import terminate_backends
+
+
+@pytest.fixture
+async def postgresql(postgres_url: str) -> AsyncIterator[Database]:
+    database = Database(postgres_url, pool_size=4)
+    try:
+        yield database
+    finally:
+        await database.dispose()
 
 
 class TestSqlAlchemyUnitOfWork(UnitOfWorkContract, IdempotencyKeyRepositoryContract):
+    """SQLAlchemy Core, on SQLite and on PostgreSQL."""
+
     @pytest.fixture
     def unit_of_work(self, database: Database) -> UnitOfWorkFactory:
-        return database.unit_of_work
+        return units_of_work(database, "sqlalchemy")
+
+    @pytest.fixture
+    def lose_connections(
+        self, database: Database, request: pytest.FixtureRequest
+    ) -> LoseConnections | None:
+        if database.dialect != "postgresql":
+            return None
+        url: str = request.getfixturevalue("postgres_url")
+        return lambda: terminate_backends(url)
+
+    @pytest.fixture
+    def row_locks(self, database: Database) -> bool:
+        return database.dialect == "postgresql"
+
+
+class TestAsyncpgUnitOfWork(UnitOfWorkContract, IdempotencyKeyRepositoryContract):
+    """asyncpg, on PostgreSQL."""
+
+    @pytest.fixture
+    def unit_of_work(self, postgresql: Database) -> UnitOfWorkFactory:
+        return units_of_work(postgresql, "asyncpg")
+
+    @pytest.fixture
+    def lose_connections(self, postgres_url: str) -> LoseConnections | None:
+        return lambda: terminate_backends(postgres_url)
+
+    @pytest.fixture
+    def row_locks(self) -> bool:
+        return True
 
 
 class TestSqlAlchemyApiKeyStore(ApiKeyStoreContract):
@@ -35,11 +84,11 @@ class TestSqlAlchemyApiKeyStore(ApiKeyStoreContract):
         return SqlAlchemyApiKeyStore(database.engine)
 
 
-def _machine_on(url: str) -> type[ExportRepositoryMachine]:
+def _machine_on(url: str, driver: str) -> type[ExportRepositoryMachine]:
     class SqlExportRepositoryMachine(ExportRepositoryMachine):
         async def open_unit_of_work(self) -> UnitOfWorkFactory:
             self.database = Database(url, pool_size=2)
-            return self.database.unit_of_work
+            return units_of_work(self.database, driver)
 
         async def close(self) -> None:
             await self.database.dispose()
@@ -56,29 +105,64 @@ def test_the_state_machine_on_sqlite(tmp_path: Path) -> None:
         await database.dispose()
 
     asyncio.run(migrate())
-    run_state_machine_as_test(_machine_on(url), settings=default_settings())
+    run_state_machine_as_test(_machine_on(url, "sqlalchemy"), settings=default_settings())
 
 
-def test_the_state_machine_on_postgresql(postgres_url: str) -> None:
-    run_state_machine_as_test(_machine_on(postgres_url), settings=default_settings())
+@pytest.mark.parametrize("driver", ["sqlalchemy", "asyncpg"])
+def test_the_state_machine_on_postgresql(postgres_url: str, driver: str) -> None:
+    run_state_machine_as_test(_machine_on(postgres_url, driver), settings=default_settings())
 
 
-class TestSqlAlchemyUnitOfWorkOnPostgresql(UnitOfWorkContract, IdempotencyKeyRepositoryContract):
-    """The service uses AsyncpgUnitOfWork on PostgreSQL; a host may still choose this one."""
-
-    @pytest.fixture
-    async def unit_of_work(self, postgres_url: str) -> AsyncIterator[UnitOfWorkFactory]:
-        database = Database(postgres_url, pool_size=2)
-        yield lambda: SqlAlchemyUnitOfWork(database.engine)
+@pytest.mark.parametrize("driver", ["sqlalchemy", "asyncpg"])
+async def test_no_connection_free_in_time_is_storage_unavailable(
+    postgres_url: str, driver: str
+) -> None:
+    database = Database(postgres_url, pool_size=1, pool_timeout=0.2)
+    unit_of_work = units_of_work(database, driver)
+    try:
+        async with unit_of_work() as holding:
+            await holding.exports.get(sample_export().id)
+            with pytest.raises(StorageUnavailable, match="TimeoutError"):
+                async with unit_of_work():
+                    pass
+        async with unit_of_work() as uow:  # the pool has its connection back
+            assert await uow.exports.get(sample_export().id) is None
+    finally:
         await database.dispose()
 
 
-def test_postgresql_gets_the_asyncpg_unit_of_work_and_sqlite_the_sqlalchemy_one(
-    tmp_path: Path,
+async def test_an_unreachable_server_is_storage_unavailable_for_both_drivers() -> None:
+    database = Database("postgresql+asyncpg://postgres@127.0.0.1:1/nowhere", pool_size=1)
+    try:
+        for unit_of_work in (
+            lambda: AsyncpgUnitOfWork(database.engine),
+            lambda: SqlAlchemyUnitOfWork(database.engine),
+        ):
+            with pytest.raises(StorageUnavailable):
+                async with unit_of_work():
+                    pass
+    finally:
+        await database.dispose()
+
+
+async def test_a_connection_lost_under_the_key_store_or_a_ping_is_storage_unavailable(
+    postgres_url: str,
 ) -> None:
-    assert isinstance(Database(LOCAL).unit_of_work(), AsyncpgUnitOfWork)
-    sqlite = Database(f"sqlite+aiosqlite:///{tmp_path / 'kind.db'}")
-    assert isinstance(sqlite.unit_of_work(), SqlAlchemyUnitOfWork)
+    """The API key store and the ping take their connections with ``connected``."""
+    database = Database(postgres_url, pool_size=1)
+
+    async def lose_it_midway() -> None:
+        async with connected(database.engine) as connection:
+            await connection.execute(text("SELECT 1"))
+            await terminate_backends(postgres_url)
+            await connection.execute(text("SELECT 1"))
+
+    try:
+        with pytest.raises(StorageUnavailable, match="lost"):
+            await lose_it_midway()
+        await database.ping()  # a fresh connection
+    finally:
+        await database.dispose()
 
 
 async def test_a_sqlite_writer_that_fails_or_is_cancelled_lets_the_next_one_write(
@@ -86,10 +170,11 @@ async def test_a_sqlite_writer_that_fails_or_is_cancelled_lets_the_next_one_writ
 ) -> None:
     database = Database(f"sqlite+aiosqlite:///{tmp_path / 'writers.db'}")
     await database.upgrade()
+    unit_of_work = units_of_work(database, "sqlalchemy")
     try:
 
         async def failing() -> None:
-            async with database.unit_of_work() as uow:
+            async with unit_of_work() as uow:
                 await uow.exports.add(sample_export())
                 raise RuntimeError("abandon while holding the write lock")
 
@@ -97,7 +182,7 @@ async def test_a_sqlite_writer_that_fails_or_is_cancelled_lets_the_next_one_writ
             await failing()
 
         async def holding() -> None:
-            async with database.unit_of_work() as uow:
+            async with unit_of_work() as uow:
                 await uow.exports.add(sample_export())
                 await asyncio.sleep(3600)
 
@@ -110,7 +195,7 @@ async def test_a_sqlite_writer_that_fails_or_is_cancelled_lets_the_next_one_writ
                 break
         await asyncio.gather(task, return_exceptions=True)
 
-        async with asyncio.timeout(5), database.unit_of_work() as next_writer:
+        async with asyncio.timeout(5), unit_of_work() as next_writer:
             await next_writer.exports.add(sample_export())
             await next_writer.commit()
     finally:

@@ -15,7 +15,7 @@ from uuid import UUID
 import httpx
 import pytest
 
-from export_resend.adapters.sql import Database
+from export_resend.adapters.sql import Database, SqlAlchemyUnitOfWork
 from export_resend.adapters.sql.database import HEAD_REVISION
 from export_resend.cli import main
 from export_resend.cli.common import shown_url
@@ -170,7 +170,7 @@ def test_a_resend_survives_a_restart(tmp_path: Path) -> None:
     async def stored() -> list[str]:
         database = Database(f"sqlite+aiosqlite:///{tmp_path / 'export-resend.db'}")
         try:
-            async with database.unit_of_work() as uow:
+            async with SqlAlchemyUnitOfWork(database.engine) as uow:
                 found = await uow.deliveries.list_for_export(UUID(response.json()["exportId"]))
         finally:
             await database.dispose()

@@ -1,4 +1,5 @@
-"""Resends and expiries at the same moment, on real databases with real connections."""
+"""Resends and expiries at the same moment, on real databases with real connections, through
+every SQL package."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from export_resend.domain.export import Export, ExportStatus
 from export_resend.domain.ports import ConcurrentUpdate
 from export_resend.domain.recipients import Recipients
 from export_resend.testing import ManualClock
+from tests.conftest import Sql, units_of_work
 from tests.factories import NOW, caller, export
 
 OLIVIA = caller("olivia", "acme")
@@ -34,9 +36,9 @@ class Notices:
         self.ids.append(delivery_id)
 
 
-def _resend(database: Database, clock: ManualClock, per_hour: int = 100) -> ResendExportEmail:
+def _resend(store: Sql, clock: ManualClock, per_hour: int = 100) -> ResendExportEmail:
     return ResendExportEmail(
-        unit_of_work=database.unit_of_work,
+        unit_of_work=store.unit_of_work,
         clock=clock,
         notifier=Notices(),
         message_id_domain="example.com",
@@ -44,20 +46,20 @@ def _resend(database: Database, clock: ManualClock, per_hour: int = 100) -> Rese
     )
 
 
-async def _stored(database: Database, target: Export) -> Export:
-    async with database.unit_of_work() as uow:
+async def _stored(store: Sql, target: Export) -> Export:
+    async with store.unit_of_work() as uow:
         await uow.exports.add(target)
         await uow.commit()
     return target
 
 
-async def _deliveries(database: Database, export_id: UUID) -> list[Delivery]:
-    async with database.unit_of_work() as uow:
+async def _deliveries(store: Sql, export_id: UUID) -> list[Delivery]:
+    async with store.unit_of_work() as uow:
         return list(await uow.deliveries.list_for_export(export_id))
 
 
-async def _expire(database: Database, export_id: UUID) -> Export:
-    async with database.unit_of_work() as uow:
+async def _expire(store: Sql, export_id: UUID) -> Export:
+    async with store.unit_of_work() as uow:
         current = await uow.exports.get(export_id)
         assert current is not None
         assert current.expires_at is not None
@@ -66,23 +68,23 @@ async def _expire(database: Database, export_id: UUID) -> Export:
     return expired
 
 
-@pytest.fixture
-async def postgres(postgres_url: str) -> AsyncIterator[Database]:
+@pytest.fixture(params=["sqlalchemy", "asyncpg"])
+async def postgres(postgres_url: str, request: pytest.FixtureRequest) -> AsyncIterator[Sql]:
     database = Database(postgres_url, pool_size=4)
-    yield database
+    yield Sql(database, units_of_work(database, request.param))
     await database.dispose()
 
 
-async def test_two_resends_at_the_same_moment_both_succeed(database: Database) -> None:
-    target = await _stored(database, export(OLIVIA))
-    resend = _resend(database, ManualClock(NOW))
+async def test_two_resends_at_the_same_moment_both_succeed(sql: Sql) -> None:
+    target = await _stored(sql, export(OLIVIA))
+    resend = _resend(sql, ManualClock(NOW))
     command = ResendExportEmailCommand(export_id=target.id)
     receipts = await asyncio.gather(*(resend(OLIVIA, command) for _ in range(2)))
-    stored = await _deliveries(database, target.id)
+    stored = await _deliveries(sql, target.id)
     assert sorted(d.id for d in stored) == sorted(r.delivery.id for r in receipts)
 
 
-async def test_many_resends_at_once_all_commit(postgres: Database) -> None:
+async def test_many_resends_at_once_all_commit(postgres: Sql) -> None:
     target = await _stored(postgres, export(OLIVIA))
     resend = _resend(postgres, ManualClock(NOW))
     command = ResendExportEmailCommand(export_id=target.id)
@@ -91,9 +93,9 @@ async def test_many_resends_at_once_all_commit(postgres: Database) -> None:
 
 
 async def test_resends_at_once_beyond_the_limit_are_refused_not_counted_twice(
-    database: Database,
+    sql: Sql,
 ) -> None:
-    store = database
+    store = sql
     target = await _stored(store, export(OLIVIA))
     resend = _resend(store, ManualClock(NOW), per_hour=5)
     command = ResendExportEmailCommand(export_id=target.id)
@@ -107,15 +109,15 @@ async def test_resends_at_once_beyond_the_limit_are_refused_not_counted_twice(
 
 
 async def test_a_resend_that_waited_for_the_lock_counts_from_when_it_got_it(
-    database: Database,
+    sql: Sql,
 ) -> None:
     """Another replica's resend that read its clock later but took the export's lock first
     is counted from the moment the waiting one reads: never ahead of it, so Retry-After
     never exceeds the hour (it was 3601 now and then with two serve processes)."""
-    target = await _stored(database, export(OLIVIA))
+    target = await _stored(sql, export(OLIVIA))
     clock = ManualClock(NOW)
-    resend = _resend(database, clock, per_hour=1)
-    async with database.unit_of_work() as other_replica:
+    resend = _resend(sql, clock, per_hour=1)
+    async with sql.unit_of_work() as other_replica:
         assert await other_replica.exports.get(target.id, lock=True) is not None
         waiting = asyncio.create_task(resend(OLIVIA, ResendExportEmailCommand(export_id=target.id)))
         await asyncio.sleep(BLOCKED)
@@ -132,7 +134,7 @@ async def test_a_resend_that_waited_for_the_lock_counts_from_when_it_got_it(
     assert refused.value.retry_after_seconds == 3600
 
 
-async def test_an_expiry_waits_for_a_resend_in_progress(postgres: Database) -> None:
+async def test_an_expiry_waits_for_a_resend_in_progress(postgres: Sql) -> None:
     target = await _stored(postgres, export(OLIVIA))
     async with postgres.unit_of_work() as resend:
         read = await resend.exports.get(target.id, lock=True)
@@ -151,7 +153,7 @@ async def test_an_expiry_waits_for_a_resend_in_progress(postgres: Database) -> N
 
 
 async def test_a_resend_waits_for_an_expiry_in_progress_and_then_refuses(
-    postgres: Database,
+    postgres: Sql,
 ) -> None:
     # the sweeper's clock says the export has expired; the API node's is a moment behind
     target = await _stored(postgres, export(OLIVIA))
@@ -172,7 +174,7 @@ async def test_a_resend_waits_for_an_expiry_in_progress_and_then_refuses(
 
 
 async def test_without_the_lock_the_same_race_leaves_a_delivery_for_an_expired_export(
-    postgres: Database,
+    postgres: Sql,
 ) -> None:
     # the control for the test above: an unlocked read is what the lock protects against
     target = await _stored(postgres, export(OLIVIA))
@@ -200,7 +202,7 @@ async def test_without_the_lock_the_same_race_leaves_a_delivery_for_an_expired_e
 
 
 async def test_of_two_sweepers_that_read_together_the_second_is_refused(
-    postgres: Database,
+    postgres: Sql,
 ) -> None:
     target = await _stored(postgres, export(OLIVIA))
     assert target.expires_at is not None

@@ -16,7 +16,7 @@ from uuid import UUID, uuid4
 import httpx
 import pytest
 
-from export_resend.adapters.sql import Database
+from export_resend.adapters.sql import AsyncpgUnitOfWork, Database
 from export_resend.domain.delivery import DeliveryKind
 from tests.conftest import LINK_SECRET
 from tests.postgres import migrated_scratch_database
@@ -56,7 +56,7 @@ def _servers(url: str, count: int) -> Iterator[list[str]]:
 
 
 async def _resends(database: Database, export_id: UUID) -> int:
-    async with database.unit_of_work() as uow:
+    async with AsyncpgUnitOfWork(database.engine) as uow:
         found = await uow.deliveries.list_for_export(export_id)
     return sum(d.kind is DeliveryKind.RESEND for d in found)
 

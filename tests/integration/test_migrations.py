@@ -13,13 +13,17 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from pydantic import BaseModel
-from sqlalchemy import Connection, inspect
+from sqlalchemy import Connection, inspect, text
 from sqlalchemy.dialects.postgresql import JSONB
 
 from export_resend.adapters.http.schemas import ExportRequestedResponse, ResendEmailResponse
-from export_resend.adapters.sql import Database
-from export_resend.adapters.sql.database import HEAD_REVISION, alembic_config
-from export_resend.adapters.sql.schema import exports, metadata
+from export_resend.adapters.sql import Database, SqlAlchemyUnitOfWork
+from export_resend.adapters.sql.database import (
+    HEAD_REVISION,
+    SHARED_VERSION_TABLE,
+    alembic_config,
+)
+from export_resend.adapters.sql.schema import VERSION_TABLE, exports, metadata
 from export_resend.application.errors import FieldIssue
 from export_resend.application.request_export import ExportRequestSummary
 from export_resend.application.resend_export_email import ResendSummary
@@ -35,7 +39,7 @@ LEASE = timedelta(minutes=5)
 TABLES = {
     "generation_jobs",
     "idempotency_keys",
-    "alembic_version",
+    VERSION_TABLE,
     "api_keys",
     "deliveries",
     "exports",
@@ -63,7 +67,8 @@ def _tables(connection: Connection) -> set[str]:
 
 
 def _differences(connection: Connection) -> list[object]:
-    return list(compare_metadata(MigrationContext.configure(connection), metadata))
+    context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+    return list(compare_metadata(context, metadata))
 
 
 def test_the_head_revision_named_in_code_is_the_head_of_the_scripts() -> None:
@@ -79,7 +84,7 @@ async def test_upgrade_downgrade_upgrade(empty: Database) -> None:
     await empty.downgrade("base")
     assert await empty.revision() is None
     async with empty.engine.connect() as connection:
-        assert await connection.run_sync(_tables) == {"alembic_version"}
+        assert await connection.run_sync(_tables) == {VERSION_TABLE}
     await empty.upgrade()
     assert await empty.revision() == HEAD_REVISION
 
@@ -109,7 +114,7 @@ async def test_exports_left_pending_before_generation_existed_are_failed_not_gen
             )
         )
     await empty.upgrade()
-    async with empty.unit_of_work() as uow:
+    async with SqlAlchemyUnitOfWork(empty.engine, empty.writers) as uow:
         export = await uow.exports.get(PENDING_ID)
         assert await uow.jobs.claim(datetime(2030, 1, 1, tzinfo=UTC), uuid4(), LEASE, 10) == []
     assert export is not None
@@ -189,7 +194,7 @@ async def test_keys_answered_before_results_were_data_keep_replaying_the_same_an
 
     await empty.upgrade()
 
-    async with empty.unit_of_work() as uow:
+    async with SqlAlchemyUnitOfWork(empty.engine, empty.writers) as uow:
         found = {
             key: await uow.idempotency.get(IdempotencyKey("digest", name, key))
             for key, name in [
@@ -225,3 +230,59 @@ async def test_keys_answered_before_results_were_data_keep_replaying_the_same_an
         answers["queued"]["response_headers"] == _legacy("", request, 202, None)["response_headers"]
     )
     assert answers["in-flight"]["response_body"] is None
+
+
+async def _versions(database: Database, table: str) -> list[str] | None:
+    """The revisions in ``table``, or ``None`` if there is no such table."""
+    async with database.engine.connect() as connection:
+        if table not in await connection.run_sync(_tables):
+            return None
+        rows = await connection.execute(text(f"SELECT version_num FROM {table}"))  # noqa: S608
+        return sorted(rows.scalars())
+
+
+@pytest.mark.parametrize("hosts", [[], ["1f2e3d4c5b6a", "host_0003"]])
+async def test_a_revision_of_ours_in_alembic_version_moves_to_our_own_table(
+    empty: Database, hosts: list[str]
+) -> None:
+    """Versions before this one kept our revision in Alembic's default table, which a host's
+    own Alembic in the same database uses too: the next upgrade moves ours out, leaves the
+    host's there, and drops the table if nothing is left in it."""
+    await empty.upgrade("0003")
+    async with empty.engine.begin() as connection:  # what an older version left behind
+        await connection.execute(text(f"DROP TABLE {VERSION_TABLE}"))
+        await connection.execute(
+            text(
+                f"CREATE TABLE {SHARED_VERSION_TABLE} (version_num VARCHAR(32) NOT NULL,"
+                " CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"
+            )
+        )
+        for revision in ["0003", *hosts]:
+            await connection.execute(
+                text(f"INSERT INTO {SHARED_VERSION_TABLE} VALUES (:revision)"),  # noqa: S608
+                {"revision": revision},
+            )
+    assert await empty.revision() == "0003"  # before the move: a server starts as it did
+    await empty.upgrade()
+    assert await empty.revision() == HEAD_REVISION
+    assert await _versions(empty, VERSION_TABLE) == [HEAD_REVISION]
+    assert await _versions(empty, SHARED_VERSION_TABLE) == (sorted(hosts) or None)
+    if not hosts:  # a host's version table is not ours to declare
+        async with empty.engine.connect() as connection:
+            assert await connection.run_sync(_differences) == []
+
+
+async def test_a_hosts_own_alembic_version_is_left_alone(empty: Database) -> None:
+    async with empty.engine.begin() as connection:
+        await connection.execute(
+            text(f"CREATE TABLE {SHARED_VERSION_TABLE} (version_num VARCHAR(32) NOT NULL)")
+        )
+        await connection.execute(
+            text(f"INSERT INTO {SHARED_VERSION_TABLE} VALUES ('0001')")  # noqa: S608
+        )
+    assert await empty.revision() is None  # no table of ours: the host's '0001' is not ours
+    await empty.upgrade()
+    await empty.downgrade("0004")
+    await empty.upgrade()
+    assert await _versions(empty, VERSION_TABLE) == [HEAD_REVISION]
+    assert await _versions(empty, SHARED_VERSION_TABLE) == ["0001"]

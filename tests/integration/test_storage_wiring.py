@@ -7,12 +7,15 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
-from export_resend.adapters.sql import Database
+from export_resend.adapters.sql import AsyncpgUnitOfWork, Database, SqlAlchemyUnitOfWork
 from export_resend.adapters.sql.database import HEAD_REVISION, SchemaNotCurrent
+from export_resend.adapters.sql.schema import VERSION_TABLE
 from export_resend.container import Container
 from export_resend.domain.export import ExportStatus
-from export_resend.settings import MailerKind, Settings, UnsupportedSetting
+from export_resend.service import ExportResend
+from export_resend.settings import DatabaseDriver, MailerKind, Settings, UnsupportedSetting
 from tests.conftest import close_storage, open_storage
 from tests.e2e.conftest import OLIVIA
 from tests.factories import export
@@ -71,14 +74,16 @@ async def test_postgresql_refuses_to_start_on_a_schema_that_is_not_current(
     database = Database(postgres_url)
     try:
         async with database.engine.begin() as connection:
-            await connection.execute(text("UPDATE alembic_version SET version_num = 'old'"))
+            stale = text(f"UPDATE {VERSION_TABLE} SET version_num = 'old'")  # noqa: S608
+            await connection.execute(stale)
         container = _container(postgres_url, link_secret="s")
         with pytest.raises(SchemaNotCurrent, match="export-resend db upgrade"):
             await open_storage(container)
     finally:
         async with database.engine.begin() as connection:
             await connection.execute(
-                text("UPDATE alembic_version SET version_num = :head"), {"head": HEAD_REVISION}
+                text(f"UPDATE {VERSION_TABLE} SET version_num = :head"),  # noqa: S608
+                {"head": HEAD_REVISION},
             )
         await database.dispose()
 
@@ -91,6 +96,37 @@ async def test_postgresql_at_head_serves(postgres_url: str) -> None:
     details = await container.get_export()(olivia, demo.export("olivia-pending").export.id)
     assert details.status is ExportStatus.PENDING
     await close_storage(container)
+
+
+@pytest.mark.parametrize(
+    ("url", "driver", "unit_of_work"),
+    [
+        ("sqlite+aiosqlite:///x.db", None, SqlAlchemyUnitOfWork),
+        ("postgresql+asyncpg://u@db.example.com/x", None, AsyncpgUnitOfWork),
+        ("postgresql+asyncpg://u@db.example.com/x", "sqlalchemy", SqlAlchemyUnitOfWork),
+        ("postgresql+asyncpg://u@db.example.com/x", "asyncpg", AsyncpgUnitOfWork),
+    ],
+)
+def test_the_container_chooses_the_unit_of_work_from_the_url_and_the_driver(
+    url: str, driver: str | None, unit_of_work: type[object]
+) -> None:
+    settings = {} if driver is None else {"database_driver": driver}
+    assert type(_container(url, **settings).unit_of_work()) is unit_of_work
+
+
+async def test_a_hosts_engine_runs_on_sqlalchemy_and_refuses_asyncpg() -> None:
+    engine = create_async_engine("postgresql+asyncpg://u@db.example.com/x")
+    try:
+        service = ExportResend(Settings.model_validate({"link_secret": "s" * 32}), engine=engine)
+        assert type(service.container.unit_of_work()) is SqlAlchemyUnitOfWork
+        asyncpg = Settings(
+            database_url="postgresql+asyncpg://u@db.example.com/x",
+            database_driver=DatabaseDriver.ASYNCPG,
+        )
+        with pytest.raises(UnsupportedSetting, match="engine= runs on SQLAlchemy"):
+            ExportResend(asyncpg, engine=engine)
+    finally:
+        await engine.dispose()
 
 
 def test_an_empty_secret_file_is_refused_not_used(tmp_path: Path) -> None:

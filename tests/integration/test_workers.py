@@ -17,7 +17,7 @@ from uuid import UUID
 import pytest
 
 from export_resend.adapters.clock import SystemClock
-from export_resend.adapters.sql import Database
+from export_resend.adapters.sql import AsyncpgUnitOfWork, Database
 from export_resend.domain.delivery import Delivery, DeliveryKind, DeliveryStatus
 from export_resend.domain.recipients import Recipients
 from tests.conftest import LINK_SECRET
@@ -48,7 +48,7 @@ async def _queue(database: Database, count: int) -> list[Delivery]:
         )
         for i in range(count)
     ]
-    async with database.unit_of_work() as uow:
+    async with AsyncpgUnitOfWork(database.engine) as uow:
         for item in exports:
             await uow.exports.add(item)
         for delivery in deliveries:
@@ -101,7 +101,7 @@ def _workers(
 
 
 async def _rows(database: Database, ids: list[UUID]) -> list[Delivery]:
-    async with database.unit_of_work() as uow:
+    async with AsyncpgUnitOfWork(database.engine) as uow:
         found = [await uow.deliveries.get(i) for i in ids]
     assert None not in found
     return [d for d in found if d is not None]

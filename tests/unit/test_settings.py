@@ -13,6 +13,7 @@ from export_resend.adapters.memory import InMemoryFileStore
 from export_resend.adapters.s3 import S3FileStore
 from export_resend.container import Container
 from export_resend.settings import (
+    DatabaseDriver,
     LocalFiles,
     LogFormat,
     LogLevel,
@@ -83,6 +84,40 @@ def test_a_database_this_version_cannot_use_is_refused_with_a_reason() -> None:
     with pytest.raises(ValidationError, match="postgresql") as refused:
         Settings(database_url="mysql+aiomysql://u:hunter2@db/x")
     assert "hunter2" not in str(refused.value)
+
+
+POSTGRESQL = "postgresql+asyncpg://u@db.example.com/x"
+SQLITE = "sqlite+aiosqlite:///x.db"
+
+
+@pytest.mark.parametrize(
+    ("url", "given", "chosen"),
+    [
+        (POSTGRESQL, None, DatabaseDriver.ASYNCPG),
+        (POSTGRESQL, "sqlalchemy", DatabaseDriver.SQLALCHEMY),
+        (POSTGRESQL, "ASYNCPG", DatabaseDriver.ASYNCPG),
+        (SQLITE, None, DatabaseDriver.SQLALCHEMY),
+        (SQLITE, "sqlalchemy", DatabaseDriver.SQLALCHEMY),
+    ],
+)
+def test_the_database_driver_is_asyncpg_on_postgresql_unless_told_otherwise(
+    monkeypatch: pytest.MonkeyPatch, url: str, given: str | None, chosen: DatabaseDriver
+) -> None:
+    monkeypatch.setenv("EXPORT_RESEND_DATABASE_URL", url)
+    if given is not None:
+        monkeypatch.setenv("EXPORT_RESEND_DATABASE_DRIVER", given)
+    assert Settings().sql_driver is chosen
+
+
+@pytest.mark.parametrize("url", [SQLITE, "memory://"])
+def test_asyncpg_is_refused_for_a_database_other_than_postgresql(url: str) -> None:
+    with pytest.raises(ValidationError, match="DATABASE_DRIVER=asyncpg needs a postgresql"):
+        Settings(database_url=url, database_driver=DatabaseDriver.ASYNCPG)
+
+
+def test_an_unknown_database_driver_is_refused() -> None:
+    with pytest.raises(ValidationError, match="database_driver"):
+        Settings(database_url=POSTGRESQL, database_driver="psycopg")  # type: ignore[arg-type]
 
 
 def test_the_smtp_relay_and_the_outbox_are_configured_by_name(

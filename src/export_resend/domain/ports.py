@@ -42,7 +42,7 @@ from export_resend.domain.records import (
 
 
 class DuplicateId(Exception):
-    """``add`` was given an id that is already stored."""
+    """``add`` was given an id that is already stored (found at once, or at commit)."""
 
 
 class UnknownId(Exception):
@@ -50,7 +50,9 @@ class UnknownId(Exception):
 
 
 class ConcurrentUpdate(Exception):
-    """``update`` was given an export whose stored version has moved on since it was read."""
+    """Another unit of work won: an export's stored version has moved on since it was read,
+    or two units of work waited for each other's locks and this one was refused. It commits
+    nothing more: leave it, and try again from a fresh read."""
 
 
 class FileMissing(Exception):
@@ -62,8 +64,10 @@ class UserMismatch(Exception):
 
 
 class StorageUnavailable(Exception):
-    """The storage could not be reached or refused to serve (a database down, unreachable,
-    or refusing connections): nothing was done; try again later."""
+    """The storage cannot serve now (down, unreachable, refusing connections, no pooled
+    connection free in time, or the connection lost midway): nothing the unit of work had
+    not committed was kept, and a commit cut off so may or may not have been made. Try
+    again later."""
 
 
 class MailerUnavailable(Exception):
@@ -81,12 +85,15 @@ class Backlog:
 
 
 class ExportRepository(Protocol):
-    """Exports in one unit of work. ``get``: ``None`` for an unknown id; ``lock=True`` holds
-    an exclusive lock until the unit of work ends (another's locked ``get`` or ``update``
-    waits). ``add``: ``DuplicateId`` for a stored id. ``update``: only at the stored
-    ``version`` (returned ``+ 1``), else ``ConcurrentUpdate``; ``UnknownId`` if unknown.
-    ``list``: a page by effective status at ``now``, newest first (then highest id), with the
-    total. ``expired``: up to ``limit`` stored-READY exports ended by ``now``, earliest first.
+    """Exports, inside one unit of work (see ``UnitOfWork`` for ``lock`` and visibility).
+
+    ``get``: ``None`` for an unknown id. ``add``: ``DuplicateId`` for a stored id.
+    ``update``: stores ``export`` if its ``version`` is the stored one and returns it at
+    ``version + 1``; else ``ConcurrentUpdate`` (``UnknownId`` for an unknown id).
+    ``list``: one page of ``query`` by effective status at ``now``, newest ``requested_at``
+    first (ties: highest id first), with the count of all matches. ``expired``: up to
+    ``limit`` exports stored READY whose ``expires_at`` is at or before ``now``, earliest
+    first (ties by id).
     """
 
     async def get(self, export_id: UUID, *, lock: bool = False) -> Export | None: ...
@@ -101,13 +108,17 @@ class ExportRepository(Protocol):
 
 
 class DeliveryRepository(Protocol):
-    """The outbox in one unit of work. ``get``: ``None`` if unknown, ``lock=True`` as for
-    exports; ``add``: ``DuplicateId``; ``update`` replaces, ``UnknownId`` if unknown.
-    ``list_for_export``: oldest ``queued_at`` first (empty if unknown); ``queued_since``: the
-    ``queued_at`` of the export's deliveries of ``kind`` after ``since``. ``claim``: up to
-    ``limit`` due rows, earliest ``next_attempt_at`` first, stored and returned
-    ``claimed(lease_id, now, lease)``, skipping (never waiting for) rows another unit of work
-    holds. ``backlog``: the QUEUED and SENDING rows, those due at ``now``, the oldest.
+    """The outbox, one record per email, inside one unit of work.
+
+    ``get``: ``None`` for an unknown id. ``add``: ``DuplicateId``; ``update``: ``UnknownId``.
+    ``list_for_export``: an export's deliveries, oldest ``queued_at`` first (ties by id).
+    ``queued_since``: the ``queued_at`` of its deliveries of ``kind`` after ``since``, oldest
+    first. ``claim``: up to ``limit`` deliveries due at ``now`` (``Delivery.is_due``),
+    earliest ``next_attempt_at`` first (ties by id), stored and returned as
+    ``claimed(lease_id, now, lease)``; it never takes one that another open unit of work
+    holds (it skips it; a store locked as a whole may wait instead), so no two processes
+    claim one delivery before its lease ends. ``backlog``: the QUEUED and SENDING ones: how
+    many, how many due at ``now``, and the oldest ``queued_at``.
     """
 
     async def get(self, delivery_id: UUID, *, lock: bool = False) -> Delivery | None: ...
@@ -130,9 +141,12 @@ class DeliveryRepository(Protocol):
 
 
 class GenerationJobRepository(Protocol):
-    """The generation queue, one job per PENDING export keyed by its id, in one unit of
-    work: ``get``, ``add``, ``update``, ``claim`` and ``backlog`` as for deliveries;
-    ``remove`` deletes a job (an unknown one is no error).
+    """The queue of exports to generate, one job per PENDING export, inside one unit of work.
+
+    ``get``: ``None`` for an unknown export id. ``add``: ``DuplicateId`` for an export that
+    has a job; ``update``: ``UnknownId``; ``remove``: an unknown one is no error. ``claim``
+    and ``backlog`` are the outbox's (ties by export id; every job waits), a claim counting
+    one more attempt (``GenerationJob.claimed``).
     """
 
     async def get(self, export_id: UUID, *, lock: bool = False) -> GenerationJob | None: ...
@@ -151,11 +165,14 @@ class GenerationJobRepository(Protocol):
 
 
 class IdempotencyKeyRepository(Protocol):
-    """Idempotency records in one unit of work, their JSON ``result`` returned equal to what
-    was stored. ``get``: ``None`` if unknown, ``lock=True`` as for exports; ``add``:
-    ``DuplicateId`` (of two units of work adding one key, one commits); ``update``:
-    ``UnknownId`` if unknown; ``remove``: no error if unknown; ``purge``: deletes up to
-    ``limit`` records expired by ``now``, says how many.
+    """Idempotency keys and what is stored under them, inside one unit of work.
+
+    ``get``: ``None`` for an unknown key, expired or not. ``add``: ``DuplicateId`` for a
+    stored key, so of two units of work adding one key only one commits. ``update``:
+    ``UnknownId``; ``remove``: an unknown key is no error. ``purge``: deletes up to
+    ``limit`` records whose ``expires_at`` is at or before ``now``, skipping any another
+    unit of work holds, and returns how many. A record (its JSON ``result`` too) comes
+    back exactly as stored.
     """
 
     async def get(self, key: IdempotencyKey, *, lock: bool = False) -> IdempotencyRecord | None: ...
@@ -170,9 +187,16 @@ class IdempotencyKeyRepository(Protocol):
 
 
 class UnitOfWork(Protocol):
-    """One transaction, used once as ``async with``: its writes are seen inside at once,
-    outside only after ``commit()``; leaving without it discards them all. A writer reads
-    with ``lock=True`` first, else a write may raise ``ConcurrentUpdate``.
+    """One transaction: what is written through it is committed together by ``commit()``, or
+    not at all (leaving the ``async with`` without it). Writes are seen inside at once, and
+    by others once committed. Used once: after ``commit()`` every call raises
+    ``RuntimeError``.
+
+    Locks mean the same in every repository: ``get`` with ``lock=True`` of a stored row,
+    ``update`` and ``remove`` hold that row until the unit of work ends, and another's
+    locked ``get``, ``update`` or ``remove`` of it waits until then (claims skip it). Of
+    two that would wait for each other, one raises ``ConcurrentUpdate``. Read with
+    ``lock=True`` what you will write.
     """
 
     exports: ExportRepository
@@ -187,6 +211,7 @@ class UnitOfWork(Protocol):
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         traceback: TracebackType | None,
+        /,
     ) -> None: ...
 
     async def commit(self) -> None: ...

@@ -40,11 +40,12 @@ from export_resend.domain.ports import (
 from export_resend.domain.recipients import Recipients
 from export_resend.testing.samples import SAMPLE_MOMENT as _T0
 from export_resend.testing.samples import sample_delivery, sample_export
+from export_resend.testing.unit_of_work_concurrency import ConcurrencyClauses
 
 __all__ = ["UnitOfWorkContract"]
 
 
-class UnitOfWorkContract:
+class UnitOfWorkContract(ConcurrencyClauses):
     """What every ``UnitOfWork`` (with its two repositories) must do. Needs ``unit_of_work``."""
 
     pytestmark = pytest.mark.asyncio

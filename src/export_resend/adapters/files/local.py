@@ -11,7 +11,6 @@ from collections.abc import AsyncGenerator, Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from export_resend.domain.ports import FileMissing, FileStore, FileWriter, checked_file_key
@@ -101,12 +100,7 @@ class _LocalFileWriter(FileWriter):
         self._file = await _OpenFile.opening(self._create, self._discard)
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         if self._file is not None:
             await self._file.close()
 

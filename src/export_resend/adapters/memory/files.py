@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from contextlib import AbstractAsyncContextManager
-from types import TracebackType
 from typing import Self
 
 from export_resend.domain.ports import FileMissing, FileStore, FileWriter, checked_file_key
@@ -56,12 +55,7 @@ class _InMemoryFileWriter(FileWriter):
         self._entered = True
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         self._over = True
         self._parts.clear()
 

@@ -1,4 +1,5 @@
-"""Exports and deliveries in dictionaries, with real commit and rollback."""
+"""Exports, deliveries, jobs and idempotency keys in dictionaries, with real commit, rollback
+and row locks."""
 
 from __future__ import annotations
 
@@ -6,11 +7,11 @@ import asyncio
 import dataclasses
 from collections.abc import Hashable, Sequence
 from datetime import datetime, timedelta
-from types import TracebackType
 from typing import Generic, Self, TypeVar
 from uuid import UUID
 
 from export_resend.application.check_readiness import DatabaseProbe
+from export_resend.domain import ports
 from export_resend.domain.delivery import Delivery, DeliveryKind, DeliveryStatus
 from export_resend.domain.export import (
     Export,
@@ -21,47 +22,109 @@ from export_resend.domain.export import (
 )
 from export_resend.domain.generation import GenerationJob
 from export_resend.domain.idempotency import IdempotencyKey, IdempotencyRecord
-from export_resend.domain.ports import (
-    Backlog,
-    ConcurrentUpdate,
-    DeliveryRepository,
-    DuplicateId,
-    ExportRepository,
-    GenerationJobRepository,
-    IdempotencyKeyRepository,
-    UnitOfWork,
-    UnknownId,
-)
 
 KeyT = TypeVar("KeyT", bound=Hashable)
 RowT = TypeVar("RowT", Export, Delivery, GenerationJob, IdempotencyRecord)
 
 
+class RowLocks:
+    """Exclusive row locks, as a database holds them: a unit of work takes a row's lock by a
+    locked read, an update, a remove or a claim, and holds it until it ends. Another that
+    wants it waits until then, unless that wait would close a circle of units of work
+    waiting for each other (a deadlock): that one raises ``ConcurrentUpdate`` instead.
+    Claims and purges skip what another holds."""
+
+    def __init__(self) -> None:
+        self.holders: dict[Hashable, _Hold] = {}
+        self.awaited: dict[_Hold, Hashable] = {}
+        """Who waits, for which row."""
+        self._freed: asyncio.Event | None = None
+        """Set when locks are let go; made on first need, in the loop that waits."""
+
+    @property
+    def idle(self) -> bool:
+        """Nobody holds or waits for a lock."""
+        return not self.holders and not self.awaited
+
+    async def wait(self, hold: _Hold, row: Hashable) -> None:
+        freed = self._freed = self._freed or asyncio.Event()
+        self.awaited[hold] = row
+        try:
+            await freed.wait()
+        finally:
+            del self.awaited[hold]
+            if not self.awaited and not freed.is_set():
+                self._freed = None
+
+    def let_go(self, rows: set[Hashable]) -> None:
+        for row in rows:
+            del self.holders[row]
+        if rows and self._freed is not None:
+            self._freed.set()
+            self._freed = None
+
+
+class _Hold:
+    """The locks of one unit of work."""
+
+    def __init__(self, locks: RowLocks) -> None:
+        self._locks = locks
+        self._rows: set[Hashable] = set()
+
+    def others_hold(self, row: Hashable) -> bool:
+        return self._locks.holders.get(row, self) is not self
+
+    async def take(self, row: Hashable) -> None:
+        while self.others_hold(row):
+            if self._awaited_by(self._locks.holders[row]):
+                raise ports.ConcurrentUpdate(
+                    f"deadlock: {row} is held by a unit of work that waits"
+                )
+            await self._locks.wait(self, row)
+        self._locks.holders[row] = self
+        self._rows.add(row)
+
+    def let_go(self) -> None:
+        self._locks.let_go(self._rows)
+        self._rows = set()
+
+    def _awaited_by(self, holder: _Hold) -> bool:
+        """Whether ``holder`` waits, itself or through others, for a lock this one holds."""
+        seen: set[_Hold] = set()
+        while holder not in seen:
+            seen.add(holder)
+            row = self._locks.awaited.get(holder)
+            next_holder = None if row is None else self._locks.holders.get(row)
+            if next_holder is None:
+                return False
+            if next_holder is self:
+                return True
+            holder = next_holder
+        return False
+
+
 class InMemoryStore(DatabaseProbe):
-    """The committed state, shared by every unit of work made from it."""
+    """The committed state, shared by every unit of work made from it, and its row locks."""
 
     def __init__(self) -> None:
         self.exports: dict[UUID, Export] = {}
         self.deliveries: dict[UUID, Delivery] = {}
         self.jobs: dict[UUID, GenerationJob] = {}
         self.idempotency: dict[IdempotencyKey, IdempotencyRecord] = {}
-        self.key_locks: dict[IdempotencyKey, asyncio.Lock] = {}
-        """Idempotency keys read with ``lock`` by a unit of work still open."""
-        self.key_lock_users: dict[IdempotencyKey, int] = {}
-        """How many open units of work hold or wait for each of ``key_locks``: a lock is
-        forgotten when none does, or every key ever used would keep one."""
-        self.held: set[UUID] = set()
-        """Deliveries and jobs claimed or locked by a unit of work that is still open."""
+        self.locks = RowLocks()
 
     async def ping(self) -> None:
         """Always answers: the store is this process's memory."""
 
 
 class _Table(Generic[KeyT, RowT]):
-    """Committed rows plus one unit of work's writes, which only ``commit`` applies."""
+    """Committed rows plus one unit of work's writes, which only ``commit`` applies; every
+    write takes the row's lock first."""
 
-    def __init__(self, committed: dict[KeyT, RowT]) -> None:
+    def __init__(self, name: str, committed: dict[KeyT, RowT], hold: _Hold) -> None:
+        self._name = name
         self._committed: dict[KeyT, RowT] = committed
+        self._hold = hold
         self._added: dict[KeyT, RowT] = {}
         self._updated: dict[KeyT, RowT] = {}
         self._removed: set[KeyT] = set()
@@ -77,78 +140,91 @@ class _Table(Generic[KeyT, RowT]):
                 return rows[row_id]
         return None
 
+    async def locked(self, row_id: KeyT) -> RowT | None:
+        """The row once this unit of work holds its lock; ``None`` (and no lock) if unknown."""
+        if self.get(row_id) is None:
+            return None
+        await self._hold.take((self._name, row_id))
+        return self.get(row_id)
+
+    def others_hold(self, row_id: KeyT) -> bool:
+        return self._hold.others_hold((self._name, row_id))
+
     def add(self, row_id: KeyT, row: RowT) -> None:
         if self.get(row_id) is not None:
-            raise DuplicateId(str(row_id))
+            raise ports.DuplicateId(str(row_id))
         if row_id in self._removed:  # removed, then added again: a replacement
             self._removed.discard(row_id)
             self._updated[row_id] = row
         else:
             self._added[row_id] = row
 
-    def remove(self, row_id: KeyT) -> None:
+    async def update(self, row_id: KeyT, row: RowT) -> None:
+        if await self.locked(row_id) is None:
+            raise ports.UnknownId(str(row_id))
+        self.put(row_id, row)
+
+    def put(self, row_id: KeyT, row: RowT) -> None:
+        """Write a row this unit of work holds the lock of."""
+        (self._added if row_id in self._added else self._updated)[row_id] = row
+
+    async def remove(self, row_id: KeyT) -> None:
+        await self.locked(row_id)
         self._added.pop(row_id, None)
         self._updated.pop(row_id, None)
         if row_id in self._committed:
             self._removed.add(row_id)
 
-    def update(self, row_id: KeyT, row: RowT) -> None:
-        if self.get(row_id) is None:
-            raise UnknownId(str(row_id))
-        (self._added if row_id in self._added else self._updated)[row_id] = row
-
     def rows(self) -> list[RowT]:
         return [row for row_id in self._ids() if (row := self.get(row_id)) is not None]
+
+    def free_rows(self) -> list[RowT]:
+        """The rows no other unit of work holds the lock of."""
+        return [r for i in self._ids() if not self.others_hold(i) and (r := self.get(i))]
 
     def check(self) -> None:
         """Refuse to commit an add that another unit of work committed first."""
         for row_id in self._added:
             if row_id in self._committed:
-                raise DuplicateId(str(row_id))
+                raise ports.DuplicateId(str(row_id))
 
     def apply(self) -> None:
         self._committed.update(self._added)
         self._committed.update(self._updated)
         for row_id in self._removed:
             self._committed.pop(row_id, None)
-        self.discard()
+        self.end()
 
-    def discard(self) -> None:
+    def end(self) -> None:
         self._added.clear()
         self._updated.clear()
         self._removed.clear()
+        self.over = True
 
     def _ids(self) -> list[KeyT]:
         return [*self._committed, *(i for i in self._added if i not in self._committed)]
 
 
-class InMemoryExportRepository(ExportRepository):
-    """Exports of one in-memory unit of work.
+class InMemoryExportRepository(ports.ExportRepository):
+    """Exports of one in-memory unit of work."""
 
-    ``lock`` needs no lock here: nothing else runs between two awaits of one event loop,
-    and commit re-checks the versions that ``update`` saw.
-    """
-
-    def __init__(self, table: _Table[UUID, Export], committed: dict[UUID, Export]) -> None:
+    def __init__(self, table: _Table[UUID, Export]) -> None:
         self._table = table
-        self._committed = committed
-        self._read_versions: dict[UUID, int] = {}
 
     async def get(self, export_id: UUID, *, lock: bool = False) -> Export | None:
-        return self._table.get(export_id)
+        return await self._table.locked(export_id) if lock else self._table.get(export_id)
 
     async def add(self, export: Export) -> None:
         self._table.add(export.id, export)
 
     async def update(self, export: Export) -> Export:
-        stored = self._table.get(export.id)
+        stored = await self._table.locked(export.id)
         if stored is None:
-            raise UnknownId(str(export.id))
+            raise ports.UnknownId(str(export.id))
         if stored.version != export.version:
-            raise ConcurrentUpdate(str(export.id))
-        self._read_versions.setdefault(export.id, export.version)
+            raise ports.ConcurrentUpdate(str(export.id))
         updated = dataclasses.replace(export, version=export.version + 1)
-        self._table.update(export.id, updated)
+        self._table.put(export.id, updated)
         return updated
 
     async def list(self, query: ExportQuery, now: datetime) -> ExportPage:
@@ -168,39 +244,21 @@ class InMemoryExportRepository(ExportRepository):
         ]
         return sorted(found, key=lambda e: (e.expires_at, e.id))[:limit]
 
-    def check(self) -> None:
-        """Refuse to commit an update whose export another unit of work updated first."""
-        for export_id, version in self._read_versions.items():
-            if export_id in self._committed and self._committed[export_id].version != version:
-                raise ConcurrentUpdate(str(export_id))
 
-    def discard(self) -> None:
-        self._read_versions.clear()
+class InMemoryDeliveryRepository(ports.DeliveryRepository):
+    """Deliveries of one in-memory unit of work."""
 
-
-class InMemoryDeliveryRepository(DeliveryRepository):
-    """Deliveries of one in-memory unit of work.
-
-    What it claims or reads with ``lock`` is held in the store until the unit of work
-    ends, and other units of work's claims skip it.
-    """
-
-    def __init__(self, table: _Table[UUID, Delivery], held: set[UUID]) -> None:
+    def __init__(self, table: _Table[UUID, Delivery]) -> None:
         self._table = table
-        self._held = held
-        self._holding: set[UUID] = set()
 
     async def get(self, delivery_id: UUID, *, lock: bool = False) -> Delivery | None:
-        found = self._table.get(delivery_id)
-        if lock and found is not None:
-            self._hold(delivery_id)
-        return found
+        return await self._table.locked(delivery_id) if lock else self._table.get(delivery_id)
 
     async def add(self, delivery: Delivery) -> None:
         self._table.add(delivery.id, delivery)
 
     async def update(self, delivery: Delivery) -> None:
-        self._table.update(delivery.id, delivery)
+        await self._table.update(delivery.id, delivery)
 
     async def list_for_export(self, export_id: UUID) -> Sequence[Delivery]:
         found = [d for d in self._table.rows() if d.export_id == export_id]
@@ -218,27 +276,16 @@ class InMemoryDeliveryRepository(DeliveryRepository):
     async def claim(
         self, now: datetime, lease_id: UUID, lease: timedelta, limit: int
     ) -> Sequence[Delivery]:
-        others = self._held - self._holding
         due = sorted(
-            (d for d in self._table.rows() if d.is_due(now) and d.id not in others),
+            (d for d in self._table.free_rows() if d.is_due(now)),
             key=lambda d: (d.next_attempt_at, d.id),
         )
         claimed = [d.claimed(lease_id, now, lease) for d in due[:limit]]
-        for delivery in claimed:
-            self._table.update(delivery.id, delivery)
-            self._hold(delivery.id)
+        for delivery in claimed:  # free: taken at once
+            await self._table.update(delivery.id, delivery)
         return claimed
 
-    def let_go(self) -> None:
-        """The unit of work is over: what it held may be claimed by others."""
-        self._held.difference_update(self._holding)
-        self._holding.clear()
-
-    def _hold(self, delivery_id: UUID) -> None:
-        self._holding.add(delivery_id)
-        self._held.add(delivery_id)
-
-    async def backlog(self, now: datetime) -> Backlog:
+    async def backlog(self, now: datetime) -> ports.Backlog:
         waiting = [
             d
             for d in self._table.rows()
@@ -247,172 +294,103 @@ class InMemoryDeliveryRepository(DeliveryRepository):
         return _backlog([d.queued_at for d in waiting], sum(d.is_due(now) for d in waiting))
 
 
-class InMemoryGenerationJobRepository(GenerationJobRepository):
-    """Generation jobs of one in-memory unit of work; claims are held like deliveries'."""
+class InMemoryGenerationJobRepository(ports.GenerationJobRepository):
+    """Generation jobs of one in-memory unit of work."""
 
-    def __init__(self, table: _Table[UUID, GenerationJob], held: set[UUID]) -> None:
+    def __init__(self, table: _Table[UUID, GenerationJob]) -> None:
         self._table = table
-        self._held = held
-        self._holding: set[UUID] = set()
 
     async def get(self, export_id: UUID, *, lock: bool = False) -> GenerationJob | None:
-        found = self._table.get(export_id)
-        if lock and found is not None:
-            self._hold(export_id)
-        return found
+        return await self._table.locked(export_id) if lock else self._table.get(export_id)
 
     async def add(self, job: GenerationJob) -> None:
         self._table.add(job.export_id, job)
 
     async def update(self, job: GenerationJob) -> None:
-        self._table.update(job.export_id, job)
+        await self._table.update(job.export_id, job)
 
     async def remove(self, export_id: UUID) -> None:
-        self._table.remove(export_id)
+        await self._table.remove(export_id)
 
     async def claim(
         self, now: datetime, lease_id: UUID, lease: timedelta, limit: int
     ) -> Sequence[GenerationJob]:
-        others = self._held - self._holding
         due = sorted(
-            (j for j in self._table.rows() if j.is_due(now) and j.export_id not in others),
+            (j for j in self._table.free_rows() if j.is_due(now)),
             key=lambda j: (j.next_attempt_at, j.export_id),
         )
         claimed = [j.claimed(lease_id, now, lease) for j in due[:limit]]
-        for job in claimed:
-            self._table.update(job.export_id, job)
-            self._hold(job.export_id)
+        for job in claimed:  # free: taken at once
+            await self._table.update(job.export_id, job)
         return claimed
 
-    def let_go(self) -> None:
-        """The unit of work is over: what it held may be claimed by others."""
-        self._held.difference_update(self._holding)
-        self._holding.clear()
-
-    def _hold(self, export_id: UUID) -> None:
-        self._holding.add(export_id)
-        self._held.add(export_id)
-
-    async def backlog(self, now: datetime) -> Backlog:
+    async def backlog(self, now: datetime) -> ports.Backlog:
         jobs = self._table.rows()
         return _backlog([j.queued_at for j in jobs], sum(j.is_due(now) for j in jobs))
 
 
-def _backlog(queued_at: list[datetime], due: int) -> Backlog:
-    return Backlog(len(queued_at), due, min(queued_at, default=None))
+def _backlog(queued_at: list[datetime], due: int) -> ports.Backlog:
+    return ports.Backlog(len(queued_at), due, min(queued_at, default=None))
 
 
-class InMemoryIdempotencyKeyRepository(IdempotencyKeyRepository):
-    """Idempotency keys of one in-memory unit of work. ``get(lock=True)`` waits while another
-    open unit of work holds the key, and holds it until this one ends; of two units of work
-    adding one key, the second to commit is refused."""
+class InMemoryIdempotencyKeyRepository(ports.IdempotencyKeyRepository):
+    """Idempotency keys of one in-memory unit of work."""
 
-    def __init__(
-        self,
-        table: _Table[IdempotencyKey, IdempotencyRecord],
-        locks: dict[IdempotencyKey, asyncio.Lock],
-        users: dict[IdempotencyKey, int],
-    ) -> None:
+    def __init__(self, table: _Table[IdempotencyKey, IdempotencyRecord]) -> None:
         self._table = table
-        self._locks = locks
-        self._users = users
-        self._holding: list[IdempotencyKey] = []
 
     async def get(self, key: IdempotencyKey, *, lock: bool = False) -> IdempotencyRecord | None:
-        if lock and key not in self._holding:
-            key_lock = self._locks.setdefault(key, asyncio.Lock())
-            self._users[key] = self._users.get(key, 0) + 1
-            try:
-                await key_lock.acquire()
-            except BaseException:  # cancelled while waiting
-                self._done_with(key)
-                raise
-            self._holding.append(key)
-        return self._table.get(key)
-
-    def _done_with(self, key: IdempotencyKey) -> None:
-        self._users[key] -= 1
-        if not self._users[key]:
-            del self._users[key], self._locks[key]
-
-    def let_go(self) -> None:
-        """The unit of work is over: other units of work may lock what it held."""
-        for key in self._holding:
-            self._locks[key].release()
-            self._done_with(key)
-        self._holding.clear()
+        return await self._table.locked(key) if lock else self._table.get(key)
 
     async def add(self, record: IdempotencyRecord) -> None:
         self._table.add(record.key, record)
 
     async def update(self, record: IdempotencyRecord) -> None:
-        self._table.update(record.key, record)
+        await self._table.update(record.key, record)
 
     async def remove(self, key: IdempotencyKey) -> None:
-        self._table.remove(key)
+        await self._table.remove(key)
 
     async def purge(self, now: datetime, limit: int) -> int:
-        due = [r.key for r in self._table.rows() if r.expires_at <= now][:limit]
+        due = [r.key for r in self._table.free_rows() if r.expires_at <= now][:limit]
         for key in due:
-            self._table.remove(key)
+            await self._table.remove(key)
         return len(due)
 
 
-class InMemoryUnitOfWork(UnitOfWork):
-    """A transaction over an ``InMemoryStore``: writes are applied together on commit.
+class InMemoryUnitOfWork(ports.UnitOfWork):
+    """A transaction over an ``InMemoryStore``: writes are applied together on commit, and
+    row locks are held until it ends (``RowLocks``).
 
     Commit is atomic with respect to other units of work on the same event loop, since it
     does not await. Like a database, it refuses to commit an add whose id another unit of
-    work committed in the meantime; updates are last-writer-wins.
+    work committed in the meantime.
     """
 
     def __init__(self, store: InMemoryStore) -> None:
-        self._exports = _Table(store.exports)
-        self._deliveries = _Table(store.deliveries)
-        self._jobs = _Table(store.jobs)
-        self._idempotency = _Table(store.idempotency)
-        self.exports = InMemoryExportRepository(self._exports, store.exports)
-        self.deliveries = InMemoryDeliveryRepository(self._deliveries, store.held)
-        self.jobs = InMemoryGenerationJobRepository(self._jobs, store.held)
-        self.idempotency = InMemoryIdempotencyKeyRepository(
-            self._idempotency, store.key_locks, store.key_lock_users
+        self._hold = _Hold(store.locks)
+        self._tables = (
+            exports := _Table("exports", store.exports, self._hold),
+            deliveries := _Table("deliveries", store.deliveries, self._hold),
+            jobs := _Table("jobs", store.jobs, self._hold),
+            idempotency := _Table("idempotency", store.idempotency, self._hold),
         )
+        self.exports = InMemoryExportRepository(exports)
+        self.deliveries = InMemoryDeliveryRepository(deliveries)
+        self.jobs = InMemoryGenerationJobRepository(jobs)
+        self.idempotency = InMemoryIdempotencyKeyRepository(idempotency)
 
     async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self._exports.discard()
-        self._deliveries.discard()
-        self._jobs.discard()
-        self._idempotency.discard()
-        self.exports.discard()
-        self.deliveries.let_go()
-        self.jobs.let_go()
-        self.idempotency.let_go()
-        self._over()
+    async def __aexit__(self, *exc_info: object) -> None:
+        for table in self._tables:
+            table.end()
+        self._hold.let_go()
 
     async def commit(self) -> None:
-        self.exports.check()
-        self._exports.check()
-        self._deliveries.check()
-        self._jobs.check()
-        self._idempotency.check()
-        self._exports.apply()
-        self._deliveries.apply()
-        self._jobs.apply()
-        self._idempotency.apply()
-        self.exports.discard()
-        self.deliveries.let_go()
-        self.jobs.let_go()
-        self.idempotency.let_go()
-        self._over()
-
-    def _over(self) -> None:
-        for table in (self._exports, self._deliveries, self._jobs, self._idempotency):
-            table.over = True
+        for table in self._tables:
+            table.check()
+        for table in self._tables:
+            table.apply()
+        self._hold.let_go()

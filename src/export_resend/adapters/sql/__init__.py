@@ -1,11 +1,22 @@
-"""SQL adapters on SQLAlchemy 2 (async Core): SQLite embedded, PostgreSQL in production."""
+"""SQL storage: SQLite embedded, PostgreSQL in production.
 
-from export_resend.adapters.sql.api_keys import SqlAlchemyApiKeyStore
+This package holds what both drivers share, written once: the tables (``schema``), the
+migrations, the rows (``rows``), the statements (``statements``), the repositories
+(``repositories``), what the drivers' errors mean (``errors``) and the ``Database`` (engine,
+pool, migrations). ``core`` runs the unit of work on SQLAlchemy Core, ``asyncpg`` on asyncpg
+itself; neither knows the other, and the container chooses between them.
+"""
+
+from export_resend.adapters.sql.asyncpg import AsyncpgUnitOfWork
+from export_resend.adapters.sql.core import (
+    SqlAlchemyApiKeyStore,
+    SqlAlchemySessionStore,
+    SqlAlchemyUnitOfWork,
+)
 from export_resend.adapters.sql.database import Database
-from export_resend.adapters.sql.sessions import SqlAlchemySessionStore
-from export_resend.adapters.sql.unit_of_work import SqlAlchemyUnitOfWork
 
 __all__ = [
+    "AsyncpgUnitOfWork",
     "Database",
     "SqlAlchemyApiKeyStore",
     "SqlAlchemySessionStore",

@@ -4,43 +4,25 @@ raised as ``StorageUnavailable``."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
-import asyncpg
-from sqlalchemy import exc as sa
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from export_resend.domain.ports import StorageUnavailable
-
-UNREACHABLE: tuple[type[BaseException], ...] = (
-    OSError,  # refused, unreachable, reset: raised as is by the drivers' connect
-    sa.OperationalError,
-    sa.InterfaceError,
-    sa.TimeoutError,  # no pooled connection came free in time
-    asyncpg.PostgresConnectionError,
-    asyncpg.InvalidAuthorizationSpecificationError,
-    asyncpg.InvalidCatalogNameError,
-    asyncpg.CannotConnectNowError,
-)
-
-
-@contextlib.contextmanager
-def reachable() -> Iterator[None]:
-    """Raise ``StorageUnavailable`` for an error of ``UNREACHABLE`` inside the block: use it
-    around getting a connection, never around statements (their errors say more)."""
-    try:
-        yield
-    except UNREACHABLE as exc:
-        reason = getattr(exc, "orig", None) or exc
-        raise StorageUnavailable(f"{type(reason).__name__}: {reason}") from exc
+from export_resend.adapters.sql.errors import port_error, reachable
 
 
 @contextlib.asynccontextmanager
 async def connected(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    """A pooled connection (``StorageUnavailable`` if none can be had), closed after."""
+    """A pooled connection (``StorageUnavailable`` if none can be had, or if it is lost
+    inside the block), closed after."""
     with reachable():
         connection = await engine.connect()
     try:
         yield connection
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        raise port_error(exc, lost=True) or exc from exc
     finally:
         await connection.close()

@@ -47,6 +47,10 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 Json = JSON().with_variant(JSONB(), "postgresql")
 
+VERSION_TABLE = "export_resend_alembic_version"
+"""Where Alembic keeps the revision of our tables: a name of our own, so that a host's own
+Alembic in the same database (``ExportResend(engine=...)``) keeps its ``alembic_version``."""
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",

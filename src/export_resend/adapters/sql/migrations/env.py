@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from export_resend.adapters.sql.schema import metadata
+from export_resend.adapters.sql.schema import VERSION_TABLE, metadata
 
 connection = context.config.attributes.get("connection")
 if connection is None or context.is_offline_mode():
@@ -20,6 +20,7 @@ context.configure(
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
     transactional_ddl=True,
+    version_table=VERSION_TABLE,
 )
 with context.begin_transaction():
     context.run_migrations()

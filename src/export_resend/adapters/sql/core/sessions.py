@@ -9,8 +9,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from export_resend.adapters.sql.connections import connected
+from export_resend.adapters.sql.database import SQLITE_BEGIN
 from export_resend.adapters.sql.schema import ui_sessions
-from export_resend.adapters.sql.unit_of_work import SQLITE_BEGIN
 from export_resend.application.sessions import OperatorSession, SessionStore
 from export_resend.domain.caller import ClientType
 from export_resend.domain.ports import DuplicateId

@@ -1,4 +1,5 @@
-"""API keys, users and tenants in SQL."""
+"""API keys, users and tenants on SQLAlchemy Core: one store for both SQL packages (the
+cache in front of it keeps it off every request's path)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from export_resend.adapters.sql.connections import connected
+from export_resend.adapters.sql.database import SQLITE_BEGIN
 from export_resend.adapters.sql.rows import api_key_record_from, caller_from
 from export_resend.adapters.sql.schema import api_keys, tenants, users
-from export_resend.adapters.sql.unit_of_work import SQLITE_BEGIN
 from export_resend.domain.api_keys import ApiKeyRecord
 from export_resend.domain.caller import Caller
 from export_resend.domain.ports import ApiKeyStore, DuplicateId, UnknownId, UserMismatch
